@@ -1,0 +1,110 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+)
+
+// Publisher makes a validated batch durable.
+//
+// When Publish returns nil the batch survives a crash of this process: it is
+// fsynced to the embedded queue, confirmed by the broker, or committed to the
+// store. Publish may be called concurrently; it may keep b, and the caller
+// must not modify b after the call. Errors are ErrFull (retry later),
+// ErrUnavailable (a dependency is away, retry later), or a context error.
+type Publisher interface {
+	Publish(ctx context.Context, b *sawmillv1.LogBatch) error
+}
+
+// Consumer stores batches taken from a queue.
+//
+// ConsumeBatches returns nil only when every batch of bs is durable in the
+// store; the queue then acknowledges them. It must be idempotent by batch id:
+// a queue may deliver a batch again after a crash or a reconnect, and a batch
+// id already stored is skipped. An error marked Permanent means the batches
+// can never be stored (the queue dead-letters them); any other error is
+// retried. ConsumeBatches is called from one goroutine per queue consumer and
+// does not keep bs after it returns.
+type Consumer interface {
+	ConsumeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) error
+}
+
+// ConsumerFunc adapts a function to Consumer.
+type ConsumerFunc func(ctx context.Context, bs []*sawmillv1.LogBatch) error
+
+// ConsumeBatches calls f.
+func (f ConsumerFunc) ConsumeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) error {
+	return f(ctx, bs)
+}
+
+// Observer sees every durable batch once, soon after it was published, for
+// the live tail, the recent cache and real-time rates. Observe must not
+// block and must not modify b; it is best effort (a replica that restarts
+// does not replay what its observers missed).
+type Observer interface {
+	Observe(b *sawmillv1.LogBatch)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(b *sawmillv1.LogBatch)
+
+// Observe calls f.
+func (f ObserverFunc) Observe(b *sawmillv1.LogBatch) { f(b) }
+
+// Queue is a durable queue between ingest and the store.
+//
+// Run delivers batches to c until ctx ends or Shutdown is called, retrying a
+// failing Consumer with backoff; it returns nil on a clean stop. Depth
+// reports what waits for the store (batches and bytes) for metrics and
+// backpressure. Shutdown stops accepting new batches, lets Run finish the
+// delivery under way, and releases the queue; it is idempotent.
+type Queue interface {
+	Publisher
+	Run(ctx context.Context, c Consumer) error
+	Depth() (batches, bytes int64)
+	Shutdown(ctx context.Context) error
+}
+
+// ErrFull means the queue is at its bound; ingest answers ResourceExhausted
+// with the retry delay of a FullError when there is one.
+var ErrFull = errors.New("queue full")
+
+// ErrUnavailable means a dependency (broker, database) cannot be reached;
+// ingest answers Unavailable and the client retries the same batch id.
+var ErrUnavailable = errors.New("unavailable")
+
+// FullError is ErrFull with a hint of when to retry.
+type FullError struct {
+	RetryAfter time.Duration
+}
+
+func (e *FullError) Error() string {
+	return fmt.Sprintf("queue full, retry after %s", e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrFull) true for a *FullError.
+func (e *FullError) Is(target error) bool { return target == ErrFull }
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return "permanent: " + e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix (for example a batch
+// that cannot be decoded). It returns nil for a nil err.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
