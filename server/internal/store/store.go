@@ -1,6 +1,8 @@
 package store
 
 import (
+	"slices"
+	"strings"
 	"context"
 	"errors"
 	"time"
@@ -102,4 +104,18 @@ type Service struct {
 	Name     string
 	LastSeen time.Time // time of its newest stored record
 	Total    uint64    // records stored
+}
+
+// SortBuckets sorts buckets by start, service and severity, the order every
+// engine returns them in.
+func SortBuckets(bs []Bucket) {
+	slices.SortFunc(bs, func(a, b Bucket) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Service, b.Service); c != 0 {
+			return c
+		}
+		return int(a.Severity - b.Severity)
+	})
 }

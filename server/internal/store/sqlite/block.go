@@ -1,0 +1,204 @@
+package sqlite
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"google.golang.org/protobuf/proto"
+
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/store"
+)
+
+// A block's data is zstd(frames), each frame a uvarint length followed by
+// one marshaled LogBatch. All batches of a block belong to one service.
+
+// levels indexes the per-level counters of a block: trace, debug, info,
+// warn, error, fatal.
+const numLevels = 6
+
+func levelIndex(sev int32) int { return int(store.Level(sev)-1) / 4 }
+
+// blockMeta is what the blocks table knows about a block without opening it.
+type blockMeta struct {
+	id       int64
+	service  string
+	minTime  int64
+	maxTime  int64
+	records  int64
+	maxSev   int32
+	levels   [numLevels]int64
+	bloom    bloom
+	dataSize int
+}
+
+type builtBlock struct {
+	blockMeta
+	data    []byte
+	batches []batchRef
+}
+
+// batchRef places a batch inside a block.
+type batchRef struct {
+	id    string
+	first int // index of its first record in the block
+	n     int
+}
+
+type codec struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+func newCodec() (*codec, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, fmt.Errorf("zstd encoder: %w", err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	return &codec{enc: enc, dec: dec}, nil
+}
+
+func (c *codec) close() {
+	_ = c.enc.Close()
+	c.dec.Close()
+}
+
+// build encodes the batches of one service into a block.
+func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) (*builtBlock, []byte, error) {
+	b := &builtBlock{}
+	b.service = service
+	b.minTime, b.maxTime = 1<<63-1, -1<<63
+	raw := scratch[:0]
+	n := 0
+	for _, batch := range bs {
+		b.records += int64(len(batch.GetRecords()))
+	}
+	b.bloom = newBloom(int(b.records))
+	opts := proto.MarshalOptions{}
+	for _, batch := range bs {
+		size := opts.Size(batch)
+		raw = binary.AppendUvarint(raw, uint64(size))
+		var err error
+		raw, err = opts.MarshalAppend(raw, batch)
+		if err != nil {
+			return nil, scratch, fmt.Errorf("marshal batch %s: %w", batch.GetBatchId(), err)
+		}
+		b.batches = append(b.batches, batchRef{id: batch.GetBatchId(), first: n, n: len(batch.GetRecords())})
+		n += len(batch.GetRecords())
+		for _, r := range batch.GetRecords() {
+			t := int64(r.GetTimeUnixNano())
+			b.minTime = min(b.minTime, t)
+			b.maxTime = max(b.maxTime, t)
+			sev := int32(r.GetSeverityNumber())
+			b.maxSev = max(b.maxSev, sev)
+			b.levels[levelIndex(sev)]++
+			b.bloom.addText(r.GetBody())
+		}
+	}
+	b.data = c.enc.EncodeAll(raw, make([]byte, 0, len(raw)/3))
+	b.dataSize = len(b.data)
+	return b, raw, nil
+}
+
+// decode returns the batches of a block's data.
+func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
+	raw, err := c.dec.DecodeAll(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decompress block: %w", err)
+	}
+	var out []*sawmillv1.LogBatch
+	for len(raw) > 0 {
+		size, k := binary.Uvarint(raw)
+		if k <= 0 || uint64(len(raw)-k) < size {
+			return nil, fmt.Errorf("decode block: corrupt frame")
+		}
+		b := &sawmillv1.LogBatch{}
+		if err := proto.Unmarshal(raw[k:k+int(size)], b); err != nil {
+			return nil, fmt.Errorf("decode block: %w", err)
+		}
+		out = append(out, b)
+		raw = raw[k+int(size):]
+	}
+	return out, nil
+}
+
+// bloom is a bloom filter over the trigrams of lower-cased messages, with
+// two bit positions per trigram. Its size is a power of two chosen from the
+// record count, so building it never needs a first pass.
+type bloom []byte
+
+func newBloom(records int) bloom {
+	bits := 1024
+	for bits < records*24 && bits < 1<<20 { // at most 128 KiB
+		bits <<= 1
+	}
+	return make(bloom, bits/8)
+}
+
+// The two bit positions come from well-mixed high bits of one 64-bit
+// multiplicative hash (the low bits of a product are poorly mixed).
+func (b bloom) set(h uint64) {
+	mask := uint64(len(b)*8 - 1)
+	p1, p2 := (h>>40)&mask, (h>>12)&mask
+	b[p1>>3] |= 1 << (p1 & 7)
+	b[p2>>3] |= 1 << (p2 & 7)
+}
+
+func (b bloom) has(h uint64) bool {
+	mask := uint64(len(b)*8 - 1)
+	p1, p2 := (h>>40)&mask, (h>>12)&mask
+	return b[p1>>3]&(1<<(p1&7)) != 0 && b[p2>>3]&(1<<(p2&7)) != 0
+}
+
+func trigramHash(a, b, c byte) uint64 {
+	return (uint64(a)<<16 | uint64(b)<<8 | uint64(c)) * 0x9E3779B97F4A7C15
+}
+
+func (b bloom) addText(s string) {
+	if !isASCII(s) {
+		s = strings.ToLower(s)
+		for i := 0; i+2 < len(s); i++ {
+			b.set(trigramHash(s[i], s[i+1], s[i+2]))
+		}
+		return
+	}
+	for i := 0; i+2 < len(s); i++ {
+		b.set(trigramHash(lower(s[i]), lower(s[i+1]), lower(s[i+2])))
+	}
+}
+
+// mayContain reports whether a message containing needle (lower-cased) may
+// be in the block. Needles shorter than a trigram always may.
+func (b bloom) mayContain(needle string) bool {
+	if len(b) == 0 {
+		return true
+	}
+	for i := 0; i+2 < len(needle); i++ {
+		if !b.has(trigramHash(needle[i], needle[i+1], needle[i+2])) {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -1,0 +1,488 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/store"
+)
+
+// blockIter walks candidate blocks in order (by max_time descending, or by
+// min_time ascending), a chunk of rows per query, keyset-paginated.
+type blockIter struct {
+	s        *Store
+	m        *store.Matcher
+	desc     bool
+	where    string
+	args     []any
+	withData bool
+
+	chunk   []blockMeta
+	pos     int
+	lastT   int64
+	lastID  int64
+	started bool
+	done    bool
+}
+
+const iterChunk = 256
+
+// newBlockIter selects the blocks that may hold records matching m, after
+// cur when it is not nil. from and to override the matcher's time range
+// (stats widen it to whole buckets).
+func (s *Store) newBlockIter(m *store.Matcher, desc bool, cur *store.Key, from, to int64, extra string) *blockIter {
+	f := m.Filter()
+	var conds []string
+	var args []any
+	if len(f.Services) > 0 {
+		conds = append(conds, `service IN (?`+strings.Repeat(`,?`, len(f.Services)-1)+`)`)
+		for _, svc := range f.Services {
+			args = append(args, svc)
+		}
+	}
+	if from != 0 {
+		conds = append(conds, `max_time >= ?`)
+		args = append(args, from)
+	}
+	if to != 0 {
+		conds = append(conds, `min_time < ?`)
+		args = append(args, to)
+	}
+	if f.MinSeverity > 0 {
+		conds = append(conds, `max_sev >= ?`)
+		args = append(args, f.MinSeverity)
+	}
+	if cur != nil {
+		if desc {
+			conds = append(conds, `min_time <= ?`)
+		} else {
+			conds = append(conds, `max_time >= ?`)
+		}
+		args = append(args, cur.Time)
+	}
+	if extra != "" {
+		conds = append(conds, extra)
+	}
+	where := "1"
+	if len(conds) > 0 {
+		where = strings.Join(conds, " AND ")
+	}
+	return &blockIter{s: s, m: m, desc: desc, where: where, args: args, withData: m.HasText()}
+}
+
+// next returns the next candidate block; ok is false at the end.
+func (it *blockIter) next(ctx context.Context) (blockMeta, bool, error) {
+	if it.pos < len(it.chunk) {
+		it.pos++
+		return it.chunk[it.pos-1], true, nil
+	}
+	if it.done {
+		return blockMeta{}, false, nil
+	}
+	cols := `id, service, min_time, max_time, records, max_sev, n_trace, n_debug, n_info, n_warn, n_error, n_fatal`
+	if it.withData {
+		cols += `, bloom`
+	}
+	q := `SELECT ` + cols + ` FROM blocks WHERE ` + it.where
+	args := slices.Clone(it.args)
+	if it.desc {
+		if it.started {
+			q += ` AND (max_time < ? OR (max_time = ? AND id < ?))`
+			args = append(args, it.lastT, it.lastT, it.lastID)
+		}
+		q += ` ORDER BY max_time DESC, id DESC`
+	} else {
+		if it.started {
+			q += ` AND (min_time > ? OR (min_time = ? AND id > ?))`
+			args = append(args, it.lastT, it.lastT, it.lastID)
+		}
+		q += ` ORDER BY min_time ASC, id ASC`
+	}
+	q += fmt.Sprintf(` LIMIT %d`, iterChunk)
+	rows, err := it.s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return blockMeta{}, false, fmt.Errorf("sqlite: select blocks: %w", err)
+	}
+	it.chunk = it.chunk[:0]
+	for rows.Next() {
+		var b blockMeta
+		dest := []any{&b.id, &b.service, &b.minTime, &b.maxTime, &b.records, &b.maxSev,
+			&b.levels[0], &b.levels[1], &b.levels[2], &b.levels[3], &b.levels[4], &b.levels[5]}
+		var bl []byte
+		if it.withData {
+			dest = append(dest, &bl)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			_ = rows.Close()
+			return blockMeta{}, false, fmt.Errorf("sqlite: scan block: %w", err)
+		}
+		b.bloom = bloom(bl)
+		it.chunk = append(it.chunk, b)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return blockMeta{}, false, fmt.Errorf("sqlite: select blocks: %w", err)
+	}
+	it.started = true
+	if len(it.chunk) < iterChunk {
+		it.done = true
+	}
+	if len(it.chunk) == 0 {
+		return blockMeta{}, false, nil
+	}
+	last := it.chunk[len(it.chunk)-1]
+	it.lastID = last.id
+	if it.desc {
+		it.lastT = last.maxTime
+	} else {
+		it.lastT = last.minTime
+	}
+	it.pos = 1
+	return it.chunk[0], true, nil
+}
+
+// mayMatchText applies the bloom filter.
+func mayMatchText(m *store.Matcher, b blockMeta) bool {
+	return !m.HasText() || b.bloom.mayContain(m.Needle())
+}
+
+// block returns the decoded batches of block id, from the cache if possible.
+// The result is shared: callers must not modify it.
+func (s *Store) block(ctx context.Context, id int64) ([]*sawmillv1.LogBatch, error) {
+	if bs, ok := s.cache.get(id); ok {
+		return bs, nil
+	}
+	var data []byte
+	if err := s.rdb.QueryRowContext(ctx, `SELECT data FROM blocks WHERE id = ?`, id).Scan(&data); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlite: block %d: %w", id, store.ErrNotFound)
+		}
+		return nil, fmt.Errorf("sqlite: read block %d: %w", id, err)
+	}
+	bs, err := s.codec.decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: block %d: %w", id, err)
+	}
+	n := 0
+	for _, b := range bs {
+		n += len(b.GetRecords())
+	}
+	s.cache.put(id, bs, n)
+	return bs, nil
+}
+
+type hit struct {
+	key   store.Key
+	entry *sawmillv1.LogEntry
+}
+
+// Search returns one page of matching records.
+func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = store.DefaultLimit
+	}
+	limit = min(limit, store.MaxLimit)
+	var cur *store.Key
+	if q.Cursor != "" {
+		k, err := store.DecodeCursor(q.Cursor)
+		if err != nil {
+			return store.Page{}, err
+		}
+		cur = &k
+	}
+	desc := !q.OldestFirst
+	m := store.NewMatcher(q.Filter)
+	f := m.Filter()
+	it := s.newBlockIter(m, desc, cur, f.From, f.To, "")
+	// before reports whether a sorts before b in the page's order.
+	before := func(a, b store.Key) bool {
+		if desc {
+			return a.Compare(b) > 0
+		}
+		return a.Compare(b) < 0
+	}
+	want := limit + 1
+	var out, buf []hit
+	for len(out) < want {
+		meta, ok, err := it.next(ctx)
+		if err != nil {
+			return store.Page{}, err
+		}
+		// Every record of blocks not yet read is at or beyond bound, so what
+		// the buffer holds strictly before bound is final.
+		slices.SortFunc(buf, func(a, b hit) int {
+			if before(a.key, b.key) {
+				return -1
+			}
+			if before(b.key, a.key) {
+				return 1
+			}
+			return 0
+		})
+		n := 0
+		for n < len(buf) && len(out) < want {
+			if ok && ((desc && buf[n].key.Time <= meta.maxTime) || (!desc && buf[n].key.Time >= meta.minTime)) {
+				break
+			}
+			out = append(out, buf[n])
+			n++
+		}
+		buf = buf[n:]
+		if len(buf) > want-len(out) {
+			buf = buf[:want-len(out)] // the rest can never make the page
+		}
+		if !ok || len(out) >= want {
+			break
+		}
+		if !mayMatchText(m, meta) {
+			continue
+		}
+		bs, err := s.block(ctx, meta.id)
+		if err != nil {
+			return store.Page{}, err
+		}
+		for _, b := range bs {
+			for i, r := range b.GetRecords() {
+				if !m.MatchRecord(r) {
+					continue
+				}
+				k := store.Key{Time: int64(r.GetTimeUnixNano()), BatchID: b.GetBatchId(), Index: i}
+				if cur != nil && !before(*cur, k) {
+					continue
+				}
+				buf = append(buf, hit{key: k, entry: &sawmillv1.LogEntry{Id: k.ID(), Resource: b.GetResource(), Record: r}})
+			}
+		}
+	}
+	page := store.Page{}
+	if len(out) > limit {
+		page.NextCursor = store.EncodeCursor(out[limit-1].key)
+		out = out[:limit]
+	}
+	page.Entries = make([]*sawmillv1.LogEntry, len(out))
+	for i, h := range out {
+		page.Entries[i] = h.entry
+	}
+	return page, nil
+}
+
+// fastCountable reports whether block counters answer the filter without
+// opening blocks: no text or attribute condition, and a minimum severity at
+// a level boundary.
+func fastCountable(f store.Filter) bool {
+	return f.Text == "" && len(f.Attrs) == 0 && (f.MinSeverity <= 0 || store.Level(f.MinSeverity) == f.MinSeverity)
+}
+
+// Count returns the number of matching records.
+func (s *Store) Count(ctx context.Context, f store.Filter) (uint64, error) {
+	m := store.NewMatcher(f)
+	var total uint64
+	fast := fastCountable(f)
+	it := s.newBlockIter(m, true, nil, f.From, f.To, "")
+	for {
+		meta, ok, err := it.next(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return total, nil
+		}
+		inside := (f.From == 0 || meta.minTime >= f.From) && (f.To == 0 || meta.maxTime < f.To)
+		if fast && inside {
+			for l := levelIndex(max(f.MinSeverity, 1)); l < numLevels; l++ {
+				total += uint64(meta.levels[l])
+			}
+			continue
+		}
+		if !mayMatchText(m, meta) {
+			continue
+		}
+		bs, err := s.block(ctx, meta.id)
+		if err != nil {
+			return 0, err
+		}
+		for _, b := range bs {
+			for _, r := range b.GetRecords() {
+				if m.MatchRecord(r) {
+					total++
+				}
+			}
+		}
+	}
+}
+
+// Get returns one record and its neighbours of the same service.
+func (s *Store) Get(ctx context.Context, id string, surrounding int) (store.Detail, error) {
+	batchID, idx, err := store.ParseEntryID(id)
+	if err != nil {
+		return store.Detail{}, err
+	}
+	var blockID int64
+	var first, n int
+	err = s.rdb.QueryRowContext(ctx, `SELECT block_id, first, n FROM batches WHERE id = ?`, batchID).Scan(&blockID, &first, &n)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && idx >= n) {
+		return store.Detail{}, fmt.Errorf("sqlite: log %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Detail{}, fmt.Errorf("sqlite: look up log %q: %w", id, err)
+	}
+	bs, err := s.block(ctx, blockID)
+	if err != nil {
+		return store.Detail{}, err
+	}
+	var d store.Detail
+	for _, b := range bs {
+		if b.GetBatchId() == batchID && idx < len(b.GetRecords()) {
+			d.Entry = &sawmillv1.LogEntry{Id: id, Resource: b.GetResource(), Record: b.GetRecords()[idx]}
+		}
+	}
+	if d.Entry == nil {
+		return store.Detail{}, fmt.Errorf("sqlite: log %q: %w", id, store.ErrNotFound)
+	}
+	if surrounding <= 0 {
+		return d, nil
+	}
+	key := store.EncodeCursor(store.Key{Time: int64(d.Entry.GetRecord().GetTimeUnixNano()), BatchID: batchID, Index: idx})
+	f := store.Filter{Services: []string{d.Entry.GetResource().GetService()}}
+	older, err := s.Search(ctx, store.SearchQuery{Filter: f, Limit: surrounding, Cursor: key})
+	if err != nil {
+		return store.Detail{}, err
+	}
+	newer, err := s.Search(ctx, store.SearchQuery{Filter: f, Limit: surrounding, Cursor: key, OldestFirst: true})
+	if err != nil {
+		return store.Detail{}, err
+	}
+	d.Before, d.After = older.Entries, newer.Entries
+	return d, nil
+}
+
+// Stats returns counts per bucket, service and level.
+func (s *Store) Stats(ctx context.Context, q store.StatsQuery) ([]store.Bucket, error) {
+	step := int64(q.Step / time.Second)
+	if step < 1 {
+		return nil, fmt.Errorf("sqlite: stats step %s: must be at least 1s", q.Step)
+	}
+	f := q.Filter
+	// Whole buckets: From rounds down and To rounds up to the step.
+	var fromSec, toSec int64
+	if f.From != 0 {
+		fromSec = f.From / 1e9 / step * step
+	}
+	if f.To != 0 {
+		stepNs := step * 1e9
+		toSec = (f.To + stepNs - 1) / stepNs * step
+	}
+	if fastCountable(f) {
+		return s.statsFromCounts(ctx, f, step, fromSec, toSec)
+	}
+	type bk struct {
+		start   int64
+		service string
+		level   int32
+	}
+	agg := map[bk]uint64{}
+	m := store.NewMatcher(store.Filter{Services: f.Services, MinSeverity: f.MinSeverity, Text: f.Text, Attrs: f.Attrs, From: fromSec * 1e9, To: toSec * 1e9})
+	it := s.newBlockIter(m, true, nil, fromSec*1e9, toSec*1e9, "")
+	for {
+		meta, ok, err := it.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if !mayMatchText(m, meta) {
+			continue
+		}
+		bs, err := s.block(ctx, meta.id)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range bs {
+			for _, r := range b.GetRecords() {
+				if m.MatchRecord(r) {
+					sec := int64(r.GetTimeUnixNano()) / 1e9
+					agg[bk{sec / step * step, b.GetResource().GetService(), store.Level(int32(r.GetSeverityNumber()))}]++
+				}
+			}
+		}
+	}
+	out := make([]store.Bucket, 0, len(agg))
+	for k, n := range agg {
+		out = append(out, store.Bucket{Start: time.Unix(k.start, 0).UTC(), Service: k.service, Severity: k.level, Count: n})
+	}
+	store.SortBuckets(out)
+	return out, nil
+}
+
+func (s *Store) statsFromCounts(ctx context.Context, f store.Filter, step, fromSec, toSec int64) ([]store.Bucket, error) {
+	q := `SELECT second / ? * ? AS b, service, level, sum(n) FROM counts WHERE 1`
+	args := []any{step, step}
+	if len(f.Services) > 0 {
+		q += ` AND service IN (?` + strings.Repeat(`,?`, len(f.Services)-1) + `)`
+		for _, svc := range f.Services {
+			args = append(args, svc)
+		}
+	}
+	if f.From != 0 {
+		q += ` AND second >= ?`
+		args = append(args, fromSec)
+	}
+	if f.To != 0 {
+		q += ` AND second < ?`
+		args = append(args, toSec)
+	}
+	if f.MinSeverity > 0 {
+		q += ` AND level >= ?`
+		args = append(args, f.MinSeverity)
+	}
+	q += ` GROUP BY b, service, level ORDER BY b, service, level`
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []store.Bucket
+	for rows.Next() {
+		var b store.Bucket
+		var start int64
+		if err := rows.Scan(&start, &b.Service, &b.Severity, &b.Count); err != nil {
+			return nil, fmt.Errorf("sqlite: stats: %w", err)
+		}
+		b.Start = time.Unix(start, 0).UTC()
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	return out, nil
+}
+
+// Services lists the services with stored records.
+func (s *Store) Services(ctx context.Context) ([]store.Service, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT name, last_seen, total FROM services ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: services: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []store.Service
+	for rows.Next() {
+		var sv store.Service
+		var last int64
+		if err := rows.Scan(&sv.Name, &last, &sv.Total); err != nil {
+			return nil, fmt.Errorf("sqlite: services: %w", err)
+		}
+		sv.LastSeen = time.Unix(0, last).UTC()
+		out = append(out, sv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: services: %w", err)
+	}
+	return out, nil
+}
