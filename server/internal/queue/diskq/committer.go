@@ -1,0 +1,258 @@
+package diskq
+
+import (
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/pipeline"
+)
+
+const (
+	// maxGroupBytes bounds the frames taken into one group commit; it is
+	// also the largest write buffer kept between commits.
+	maxGroupBytes = 16 << 20
+	maxGroupReqs  = 1024
+)
+
+// publishReq is one Publish waiting for the committer.
+type publishReq struct {
+	frame []byte
+	batch *sawmillv1.LogBatch
+	done  chan error // capacity 1
+
+	pos position // where the committer wrote it
+	err error
+}
+
+// committer is the state of the goroutine that appends to the last segment.
+type committer struct {
+	q          *Queue
+	active     *os.File
+	activeID   uint64
+	activeSize int64 // bytes written to active (committed or not)
+	nextID     uint64
+	needRoll   bool // the active segment takes no more frames
+	buf        []byte
+	group      []*publishReq
+}
+
+func (q *Queue) commitLoop() {
+	defer close(q.commitDone)
+	c := &q.c
+	for {
+		var first *publishReq
+		select {
+		case first = <-q.reqs:
+		case <-q.stopCommit:
+			// No Publish can send any more; commit what was sent.
+			for {
+				select {
+				case first = <-q.reqs:
+					c.commit(c.collect(first))
+				default:
+					return
+				}
+			}
+		}
+		c.commit(c.collect(first))
+	}
+}
+
+// collect takes first and the publishes already waiting, up to the group
+// bounds.
+func (c *committer) collect(first *publishReq) []*publishReq {
+	g := append(c.group[:0], first)
+	size := len(first.frame)
+	for size < maxGroupBytes && len(g) < maxGroupReqs {
+		select {
+		case r := <-c.q.reqs:
+			g = append(g, r)
+			size += len(r.frame)
+		default:
+			return g
+		}
+	}
+	return g
+}
+
+// commit writes group with as few write calls as possible (one unless it
+// crosses a segment boundary or maxGroupBytes), fsyncs once, then publishes
+// the frames to Run, releases the waiters and calls the Observer.
+func (c *committer) commit(group []*publishReq) {
+	q := c.q
+	q.mu.Lock()
+	if q.rollReq {
+		q.rollReq, c.needRoll = false, true
+	}
+	q.mu.Unlock()
+
+	err := c.write(group)
+	if err != nil {
+		q.log.Error("diskq: group commit failed; starting a new segment", zap.Int("batches", len(group)), zap.Error(err))
+		err = fmt.Errorf("diskq: commit %d batches: %w: %w", len(group), pipeline.ErrUnavailable, err)
+		c.needRoll = true
+		c.dropUncommitted()
+	}
+
+	q.mu.Lock()
+	committed := 0
+	for _, r := range group {
+		n := int64(len(r.frame))
+		q.reservedBytes -= n
+		if err != nil {
+			r.err = err
+			continue
+		}
+		s := q.segs[len(q.segs)-1]
+		if s.id != r.pos.seg {
+			s = &segment{id: r.pos.seg}
+			q.segs = append(q.segs, s)
+		}
+		if s.corrupt || s.end != r.pos.off {
+			// Run found corruption in this segment while this group was
+			// being written and skipped the rest of it: the client retries.
+			r.err = fmt.Errorf("diskq: commit batch %q: segment %d was cut short by corruption: %w", r.batch.GetBatchId(), s.id, pipeline.ErrUnavailable)
+			continue
+		}
+		e := &entry{pos: r.pos, idx: s.frames, n: n, batch: r.batch}
+		s.end += n
+		s.frames++
+		q.unackedBatches++
+		q.unackedBytes += n
+		if q.cacheBytes+n <= q.opts.MemoryBytes {
+			q.cache.push(e)
+			q.cacheBytes += n
+		}
+		committed++
+	}
+	if err == nil {
+		q.stats.Commits++
+	}
+	q.stats.Published += int64(committed)
+	q.mu.Unlock()
+
+	if committed > 0 {
+		select {
+		case q.notify <- struct{}{}:
+		default:
+		}
+	}
+	for _, r := range group {
+		r.done <- r.err
+	}
+	if obs := q.opts.Observer; obs != nil {
+		for _, r := range group {
+			if r.err == nil {
+				obs.Observe(r.batch)
+			}
+		}
+	}
+	clear(group)
+	c.group = group[:0]
+}
+
+// write appends the frames of group to the log and fsyncs them, rolling to
+// a new segment when the active one is full. It records each frame's
+// position.
+func (c *committer) write(group []*publishReq) error {
+	buf := c.buf[:0]
+	defer func() {
+		if cap(buf) <= maxGroupBytes {
+			c.buf = buf[:0]
+		}
+	}()
+	segBytes := c.q.opts.SegmentBytes
+	for _, r := range group {
+		n := int64(len(r.frame))
+		pending := c.activeSize + int64(len(buf))
+		if c.needRoll || c.active == nil || (pending > 0 && pending+n > segBytes) {
+			if err := c.flush(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+			if err := c.roll(); err != nil {
+				return err
+			}
+		}
+		r.pos = position{seg: c.activeID, off: c.activeSize + int64(len(buf))}
+		if len(buf) > 0 && len(buf)+len(r.frame) > maxGroupBytes {
+			if err := c.write1(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		buf = append(buf, r.frame...)
+	}
+	return c.flush(buf)
+}
+
+// write1 writes b to the active segment.
+func (c *committer) write1(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, err := c.active.Write(b)
+	c.activeSize += int64(n)
+	if err != nil {
+		return fmt.Errorf("write segment %d: %w", c.activeID, err)
+	}
+	return nil
+}
+
+// flush writes b and fsyncs the active segment.
+func (c *committer) flush(b []byte) error {
+	if c.active == nil {
+		return nil
+	}
+	if err := c.write1(b); err != nil {
+		return err
+	}
+	if err := c.active.Sync(); err != nil {
+		return fmt.Errorf("sync segment %d: %w", c.activeID, err)
+	}
+	return nil
+}
+
+// dropUncommitted truncates what a failed commit left in the active
+// segment, best effort: the segment is not appended to again, and a restart
+// treats a torn frame in it as corruption.
+func (c *committer) dropUncommitted() {
+	if c.active == nil {
+		return
+	}
+	var end int64
+	c.q.mu.Lock()
+	if s := c.q.segs[len(c.q.segs)-1]; s.id == c.activeID {
+		end = s.end
+	}
+	c.q.mu.Unlock()
+	if err := c.active.Truncate(end); err != nil {
+		c.q.log.Warn("diskq: truncate segment after a failed commit", zap.Uint64("segment", c.activeID), zap.Error(err))
+	}
+}
+
+// roll closes the active segment and creates the next one.
+func (c *committer) roll() error {
+	if c.active != nil {
+		if err := c.active.Close(); err != nil {
+			c.q.log.Warn("diskq: close segment", zap.Uint64("segment", c.activeID), zap.Error(err))
+		}
+		c.active = nil
+	}
+	id := c.nextID
+	c.nextID++
+	path := segmentPath(c.q.dir, id)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("create segment %q: %w", path, err)
+	}
+	if err := syncDir(c.q.dir); err != nil {
+		f.Close()
+		return err
+	}
+	c.active, c.activeID, c.activeSize, c.needRoll = f, id, 0, false
+	return nil
+}

@@ -1,0 +1,46 @@
+// Package diskq is Sawmill's embedded durable queue: an append-only,
+// segmented log on local disk between ingest and the embedded store.
+//
+// Guarantees:
+//
+//   - Publish returns nil only after the batch is written and fsynced.
+//     Concurrent publishers share one write and one fsync (group commit): a
+//     single committer goroutine takes every pending batch, writes them with
+//     one write call, fsyncs once and then releases all their waiters.
+//   - Run hands batches to a pipeline.Consumer in publish order and
+//     acknowledges them only after the Consumer returned nil. Delivery is
+//     at-least-once: after a crash (or a Shutdown with a delivery that did
+//     not succeed) every unacknowledged batch is delivered again; batches
+//     acknowledged less than ~100 ms before a crash may be delivered again
+//     too, which the store tolerates because it is idempotent by batch id.
+//   - A Consumer error marked pipeline.Permanent dead-letters the batch: it
+//     is written (fsynced) to dir/dead-letter/ with a reason header before it
+//     is acknowledged, so nothing is dropped silently. A Permanent error on a
+//     delivery of several batches first re-delivers them one at a time, so
+//     only the batches that fail on their own are dead-lettered. Any other
+//     error is retried with exponential backoff and jitter.
+//   - Memory is bounded: the bytes waiting on disk by Options.MaxBytes
+//     (Publish beyond it returns a *pipeline.FullError), the cache of decoded
+//     batches handed to Run without reading them back by Options.MemoryBytes,
+//     a delivery by Options.MaxDelivery batches and ~32k records.
+//
+// On-disk layout of dir:
+//
+//	00000000000000000001.seg  segments, frames [u32 len][u32 CRC-32C][LogBatch]
+//	ack                       acknowledged position (segment id, offset)
+//	LOCK                      flock held while the queue is open (unix)
+//	dead-letter/              one file per dead-lettered delivery
+//
+// Integers are little endian. Open validates every unacknowledged frame: a
+// torn or corrupt tail of the last segment is truncated; a corrupt frame
+// inside an older segment ends that segment (the rest is skipped, logged and
+// counted in Stats.CorruptSegments) and never stops the queue.
+//
+// The ack file is replaced atomically (write to a temporary file, rename) at
+// most every 100 ms and on Shutdown, without an fsync: if the newest version
+// is lost in a power failure, an older (or, if it is unreadable, no)
+// position is used and some acknowledged batches are delivered again, which
+// is harmless because the store skips batch ids it already has. Segments
+// behind the acknowledged position are deleted after the position is
+// written.
+package diskq
