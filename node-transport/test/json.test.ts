@@ -1,0 +1,148 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { DEFAULT_LIMITS, JsonWriter, TRUNCATED, formatBigInt, formatNumber, truncateString } from "../src/private/json.js";
+
+function doc(fields: Record<string, unknown>, limits = DEFAULT_LIMITS): string {
+  const w = new JsonWriter(limits);
+  w.begin();
+  for (const [k, v] of Object.entries(fields)) w.field(k, v);
+  return w.end();
+}
+
+test("numbers: ints without fraction, doubles with one, non-finite as strings", () => {
+  const cases: [number, string][] = [
+    [0, "0"],
+    [-0, "0"],
+    [42, "42"],
+    [-7, "-7"],
+    [Number.MAX_SAFE_INTEGER, "9007199254740991"],
+    [2 ** 60, "1152921504606847000.0"],
+    [1e21, "1e+21"],
+    [2.5, "2.5"],
+    [1e-9, "1e-9"],
+    [0.1, "0.1"],
+    [NaN, '"NaN"'],
+    [Infinity, '"+Inf"'],
+    [-Infinity, '"-Inf"'],
+  ];
+  for (const [n, want] of cases) assert.equal(formatNumber(n), want, String(n));
+  assert.equal(formatBigInt(12n), "12");
+  assert.equal(formatBigInt(-(2n ** 63n)), "-9223372036854775808");
+  assert.equal(formatBigInt(2n ** 64n), '"18446744073709551616"');
+});
+
+test("types: nested objects, arrays, bytes, dates, maps, sets, symbols, functions, undefined", () => {
+  const d = doc({
+    s: "x",
+    i: 3,
+    f: 3.25,
+    b: true,
+    n: null,
+    u: undefined,
+    nested: { a: [1, 2.5, "three", null, undefined, { deep: true }] },
+    buf: Buffer.from([0, 1, 2]),
+    u8: new Uint8Array([255]),
+    ab: new Uint8Array([1, 2]).buffer,
+    date: new Date("2026-01-02T03:04:05.678Z"),
+    bad: new Date(NaN),
+    map: new Map<unknown, unknown>([["k", 1], [2, "two"]]),
+    set: new Set([1, "a"]),
+    sym: Symbol("tag"),
+    fn: function named() {},
+    big: 10n,
+    $reserved: 1,
+    re: /a+b/g,
+    boxed: new Number(4),
+    f32: new Float32Array([0.5]),
+  });
+  assert.equal(
+    d,
+    '{"s":"x","i":3,"f":3.25,"b":true,"n":null,"nested":{"a":[1,2.5,"three",null,null,{"deep":true}]},' +
+      '"buf":{"$bytes":"AAEC"},"u8":{"$bytes":"/w=="},"ab":{"$bytes":"AQI="},"date":"2026-01-02T03:04:05.678Z",' +
+      '"bad":"Invalid Date","map":{"k":1,"2":"two"},"set":[1,"a"],"sym":"Symbol(tag)","fn":"[Function: named]",' +
+      '"big":10,"_$reserved":1,"re":"/a+b/g","boxed":4,"f32":[0.5]}',
+  );
+  JSON.parse(d);
+});
+
+test("errors inside attributes keep type, message, stack, own fields and cause", () => {
+  const cause = new RangeError("inner");
+  const e = new TypeError("outer", { cause }) as TypeError & { code?: string };
+  e.code = "E_X";
+  const v = JSON.parse(doc({ e })) as { e: Record<string, unknown> };
+  assert.equal(v.e.type, "TypeError");
+  assert.equal(v.e.message, "outer");
+  assert.match(String(v.e.stack), /^TypeError: outer/);
+  assert.equal(v.e.code, "E_X");
+  assert.equal((v.e.cause as Record<string, unknown>).type, "RangeError");
+});
+
+test("never throws: circular refs, throwing getters, toJSON and proxies", () => {
+  const a: Record<string, unknown> = { name: "a" };
+  a.self = a;
+  const shared = { x: 1 };
+  const getter = Object.defineProperty({}, "boom", { enumerable: true, get: () => { throw new Error("nope"); } });
+  const badJson = { toJSON: () => { throw new Error("no json"); } };
+  const proxy = new Proxy({}, { ownKeys: () => { throw new Error("trap"); } });
+  const d = doc({ a, twice: [shared, shared], getter, badJson, proxy });
+  const v = JSON.parse(d) as Record<string, unknown>;
+  assert.deepEqual(v.a, { name: "a", self: "[Circular]" });
+  assert.deepEqual(v.twice, [{ x: 1 }, { x: 1 }], "a shared, non-circular reference is written twice");
+  assert.deepEqual(v.getter, { boom: "[Unserializable: nope]" });
+  assert.equal(v.badJson, "[Unserializable: no json]");
+  assert.equal(v.proxy, "[Unserializable: trap]");
+});
+
+test("limits: depth, top-level keys, string length and total size are cut with the marker", () => {
+  let deep: Record<string, unknown> = { leaf: 1 };
+  for (let i = 0; i < 30; i++) deep = { d: deep };
+  const dv = JSON.parse(doc({ deep })) as Record<string, unknown>;
+  let cur: unknown = dv.deep;
+  let levels = 1; // the top-level object
+  while (typeof cur === "object" && cur !== null) {
+    levels++;
+    cur = (cur as Record<string, unknown>).d;
+  }
+  assert.equal(levels, 16, "nesting is at most 16 deep");
+  assert.equal(cur, "[Object]" + TRUNCATED);
+
+  const many: Record<string, unknown> = {};
+  for (let i = 0; i < 500; i++) many[`k${i}`] = i;
+  const mv = JSON.parse(doc(many)) as Record<string, unknown>;
+  assert.equal(Object.keys(mv).length, 128);
+  assert.equal(mv._truncated, `373 more keys${TRUNCATED}`);
+
+  const sv = JSON.parse(doc({ s: "y".repeat(100_000) })) as { s: string };
+  assert.equal(sv.s.length, DEFAULT_LIMITS.maxStringLength);
+  assert.ok(sv.s.endsWith(TRUNCATED));
+
+  const big: Record<string, string> = {};
+  for (let i = 0; i < 100; i++) big[`k${i}`] = "z".repeat(5000);
+  const bd = doc(big);
+  assert.ok(bd.length <= DEFAULT_LIMITS.maxBytes, `document ${bd.length} chars`);
+  assert.ok(bd.includes(TRUNCATED));
+  JSON.parse(bd);
+
+  const hugeArray = new Array(1_000_000).fill(7);
+  const started = process.hrtime.bigint();
+  const ad = doc({ hugeArray });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  assert.ok(ad.length <= DEFAULT_LIMITS.maxBytes);
+  assert.ok(ad.endsWith(`${JSON.stringify(TRUNCATED)}]}`));
+  assert.ok(ms < 1000, `bounded work, took ${ms} ms`);
+});
+
+test("truncateString never splits a surrogate pair", () => {
+  const s = "a" + "🙂".repeat(100);
+  for (let max = 13; max < 40; max++) {
+    const t = truncateString(s, max);
+    assert.ok(t.length <= max);
+    assert.ok(t.endsWith(TRUNCATED));
+    assert.equal(Buffer.from(t, "utf8").toString("utf8"), t, "well-formed");
+  }
+});
+
+test("an empty document is the empty string", () => {
+  assert.equal(doc({}), "");
+  assert.equal(doc({ u: undefined }), "");
+});
