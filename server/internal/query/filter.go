@@ -1,0 +1,206 @@
+package query
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/store"
+)
+
+// ParamError is a bad request parameter.
+type ParamError struct {
+	Param string
+	Msg   string
+}
+
+func (e *ParamError) Error() string { return fmt.Sprintf("parameter %q: %s", e.Param, e.Msg) }
+
+var levelNames = map[string]int32{
+	"trace": 1, "debug": 5, "info": 9, "information": 9, "notice": 10, "warn": 13, "warning": 13,
+	"error": 17, "err": 17, "critical": 18, "crit": 18, "alert": 19, "emergency": 21, "emerg": 21,
+	"fatal": 21, "panic": 21, "dpanic": 21,
+}
+
+// LevelName returns the lower-case name of sev's level.
+func LevelName(sev int32) string {
+	return [...]string{"trace", "debug", "info", "warn", "error", "fatal"}[(store.Level(sev)-1)/4]
+}
+
+// ParseLevel parses a level name or a severity number 1-24.
+func ParseLevel(s string) (int32, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return 0, nil
+	}
+	if n, ok := levelNames[s]; ok {
+		return n, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 24 {
+		return 0, fmt.Errorf("want a level name (trace, debug, info, warn, error, fatal) or a severity number 1-24, got %q", s)
+	}
+	return int32(n), nil
+}
+
+// ParseTime parses an RFC 3339 time, a time relative to now ("-15m", "-2h",
+// "now"), or unix nanoseconds, into unix nanoseconds.
+func ParseTime(s string, now time.Time) (int64, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return 0, nil
+	case s == "now":
+		return now.UnixNano(), nil
+	case strings.HasPrefix(s, "-") || strings.HasPrefix(s, "now-"):
+		d, err := parseDuration(strings.TrimPrefix(strings.TrimPrefix(s, "now"), "-"))
+		if err != nil {
+			return 0, fmt.Errorf("relative time %q: %w", s, err)
+		}
+		return now.Add(-d).UnixNano(), nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n <= 0 {
+			return 0, fmt.Errorf("unix nanoseconds must be positive, got %d", n)
+		}
+		return n, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, fmt.Errorf("want RFC 3339 (2026-11-23T04:00:00Z), relative (-15m) or unix nanoseconds, got %q", s)
+	}
+	return t.UnixNano(), nil
+}
+
+// parseDuration accepts Go durations plus days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		if err != nil || n < 0 || n > 36500 {
+			return 0, fmt.Errorf("bad day count %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return d, nil
+}
+
+const maxFilterValues = 64
+
+// FilterFromQuery reads the shared filter parameters: service (repeatable or
+// comma-separated), level, q, attr=key:value (repeatable), from, to.
+func FilterFromQuery(v url.Values, now time.Time) (store.Filter, error) {
+	var f store.Filter
+	for _, s := range v["service"] {
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				f.Services = append(f.Services, part)
+			}
+		}
+	}
+	if len(f.Services) > maxFilterValues {
+		return f, &ParamError{"service", fmt.Sprintf("at most %d services", maxFilterValues)}
+	}
+	var err error
+	if f.MinSeverity, err = ParseLevel(v.Get("level")); err != nil {
+		return f, &ParamError{"level", err.Error()}
+	}
+	f.Text = v.Get("q")
+	if len(f.Text) > 1024 {
+		return f, &ParamError{"q", "at most 1024 bytes"}
+	}
+	for _, a := range v["attr"] {
+		k, val, ok := strings.Cut(a, ":")
+		if !ok || k == "" {
+			return f, &ParamError{"attr", fmt.Sprintf("want key:value, got %q", a)}
+		}
+		f.Attrs = append(f.Attrs, store.AttrMatch{Key: k, Value: val})
+	}
+	if len(f.Attrs) > maxFilterValues {
+		return f, &ParamError{"attr", fmt.Sprintf("at most %d attribute filters", maxFilterValues)}
+	}
+	if f.From, err = ParseTime(v.Get("from"), now); err != nil {
+		return f, &ParamError{"from", err.Error()}
+	}
+	if f.To, err = ParseTime(v.Get("to"), now); err != nil {
+		return f, &ParamError{"to", err.Error()}
+	}
+	if f.From != 0 && f.To != 0 && f.From >= f.To {
+		return f, &ParamError{"from", "must be before to"}
+	}
+	return f, nil
+}
+
+// FilterFromProto converts the v1 Filter.
+func FilterFromProto(p *sawmillv1.Filter) (store.Filter, error) {
+	f := store.Filter{
+		Services:    p.GetServices(),
+		MinSeverity: int32(p.GetMinSeverity()),
+		Text:        p.GetText(),
+		From:        int64(p.GetFromUnixNano()),
+		To:          int64(p.GetToUnixNano()),
+	}
+	if f.MinSeverity < 0 || f.MinSeverity > 24 {
+		return f, &ParamError{"filter.min_severity", "must be 0-24"}
+	}
+	if f.From < 0 || f.To < 0 {
+		return f, &ParamError{"filter.from_unix_nano", "out of range"}
+	}
+	if f.From != 0 && f.To != 0 && f.From >= f.To {
+		return f, &ParamError{"filter.from_unix_nano", "must be before to_unix_nano"}
+	}
+	if len(f.Services) > maxFilterValues || len(p.GetAttributes()) > maxFilterValues {
+		return f, &ParamError{"filter", fmt.Sprintf("at most %d services and %d attribute filters", maxFilterValues, maxFilterValues)}
+	}
+	for _, a := range p.GetAttributes() {
+		if a.GetKey() == "" {
+			return f, &ParamError{"filter.attributes.key", "must not be empty"}
+		}
+		f.Attrs = append(f.Attrs, store.AttrMatch{Key: a.GetKey(), Value: a.GetValue()})
+	}
+	return f, nil
+}
+
+// niceSteps are the bucket widths Stats picks from.
+var niceSteps = []time.Duration{
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+// StatsWindow fills the defaults of a stats query: the last hour when from
+// is unbounded, now when to is, and a step giving at most 120 buckets.
+func StatsWindow(f *store.Filter, step time.Duration, now time.Time) (time.Duration, error) {
+	if f.To == 0 {
+		f.To = now.UnixNano()
+	}
+	if f.From == 0 {
+		f.From = f.To - int64(time.Hour)
+	}
+	span := time.Duration(f.To - f.From)
+	if step == 0 {
+		step = niceSteps[len(niceSteps)-1]
+		for _, s := range niceSteps {
+			if span/s <= 120 {
+				step = s
+				break
+			}
+		}
+	}
+	if step < time.Second || step%time.Second != 0 {
+		return 0, &ParamError{"step", "must be a whole number of seconds, at least 1s"}
+	}
+	if span/step > 10000 {
+		return 0, &ParamError{"step", "too many buckets (more than 10000); use a larger step"}
+	}
+	return step, nil
+}
