@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -30,9 +28,7 @@ import (
 	"github.com/sawmill-dev/sawmill/server/internal/live"
 	"github.com/sawmill-dev/sawmill/server/internal/pipeline"
 	"github.com/sawmill-dev/sawmill/server/internal/query"
-	"github.com/sawmill-dev/sawmill/server/internal/queue/diskq"
 	"github.com/sawmill-dev/sawmill/server/internal/store"
-	"github.com/sawmill-dev/sawmill/server/internal/store/sqlite"
 	"github.com/sawmill-dev/sawmill/server/internal/storewriter"
 )
 
@@ -82,7 +78,7 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	s.reg.MustRegister(buildInfo)
 
 	s.hub = live.New(live.Options{RecentSize: cfg.RecentSize, Registerer: s.reg})
-	if err := s.openEmbedded(ctx); err != nil {
+	if err := s.openPipeline(ctx); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -122,43 +118,6 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	mux.HandleFunc("GET /{$}", s.index)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	return s, nil
-}
-
-// openEmbedded opens the embedded queue and store under the data directory.
-func (s *server) openEmbedded(ctx context.Context) error {
-	dir := s.cfg.DataDir
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("data dir %q: %w", dir, err)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "logs.db"), sqlite.Options{})
-	if err != nil {
-		return err
-	}
-	s.store = st
-	s.closer = append(s.closer, func() {
-		if err := st.Close(); err != nil {
-			s.log.Error("close store", zap.Error(err))
-		}
-	})
-	q, err := diskq.Open(filepath.Join(dir, "queue"), diskq.Options{
-		MaxBytes: s.cfg.QueueMaxBytes,
-		Observer: s.hub,
-		Logger:   s.log.Named("queue"),
-	})
-	if err != nil {
-		return err
-	}
-	s.queue = q
-	s.mode = "embedded"
-	qDepth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sawmill_queue_batches", Help: "Batches waiting in the queue for the store."},
-		func() float64 { b, _ := q.Depth(); return float64(b) })
-	qBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sawmill_queue_bytes", Help: "Bytes waiting in the queue for the store."},
-		func() float64 { _, b := q.Depth(); return float64(b) })
-	dead := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sawmill_queue_dead_lettered_total", Help: "Batches the store could never take, set aside in the dead-letter directory."},
-		func() float64 { return float64(q.DeadLettered()) })
-	s.reg.MustRegister(qDepth, qBytes, dead)
-	s.log.Info("embedded mode", zap.String("data_dir", dir), zap.String("queue", "diskq"), zap.String("store", "sqlite"))
-	return nil
 }
 
 func (s *server) statusNow() query.Status {

@@ -1,0 +1,56 @@
+# Sawmill monorepo tasks. `make run` starts the server in embedded mode;
+# `make test` runs every check CI runs.
+
+# Pinned code generation and lint tools (installed into .bin/).
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION        := v0.8.2
+
+BIN := $(CURDIR)/.bin
+GO_MODULES := proto server sdk examples
+
+.PHONY: run build test tools generate check-generated lint bench bench-production clean
+
+run:
+	go run ./server/cmd/sawmill
+
+build:
+	mkdir -p $(BIN)
+	CGO_ENABLED=0 go build -trimpath -o $(BIN)/sawmill ./server/cmd/sawmill
+
+test:
+	./scripts/test.sh
+
+$(BIN)/protoc-gen-go:
+	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(BIN)/protoc-gen-go-grpc:
+	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+node_modules/.bin/buf: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+tools: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/staticcheck node_modules/.bin/buf
+
+generate: tools
+	npx buf lint
+	npx buf generate
+
+# Fails when the committed generated code differs from what buf generates.
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- proto/gen node-transport/src/gen)" ]; then \
+		echo "generated code is stale: run 'make generate' and commit"; \
+		git status --porcelain -- proto/gen node-transport/src/gen; \
+		git --no-pager diff --stat -- proto/gen node-transport/src/gen; exit 1; fi
+	@echo "generated code is up to date"
+
+lint: tools
+	@for m in $(GO_MODULES); do echo "== go vet + staticcheck: $$m"; \
+		(cd $$m && go vet ./... && $(BIN)/staticcheck ./...) || exit 1; done
+
+clean:
+	rm -rf $(BIN) sawmill-data

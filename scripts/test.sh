@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every check: generated code, static analysis, Go tests (with the race
+# detector) of every module, the Node packages' lint, type checks and tests,
+# and the browser end-to-end tests. Needs PostgreSQL and RabbitMQ on
+# 127.0.0.1 for the production-mode tests (see .ci/run, which starts them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "generated code (buf lint + buf generate)"
+make --no-print-directory check-generated
+
+section "static analysis (go vet + staticcheck)"
+make --no-print-directory lint
+
+for m in proto server sdk examples; do
+	section "go test: $m"
+	(cd "$m" && go test -race -count=1 -timeout 15m ./...)
+done
+
+for p in node-transport server/web; do
+	if [ -f "$p/package.json" ]; then
+		section "node: $p"
+		(cd "$p" && npm ci --no-audit --no-fund && npm run --if-present lint && npm run --if-present typecheck && npm test)
+	fi
+done
+
+section "all checks passed"
