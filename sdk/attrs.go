@@ -603,3 +603,6 @@ func appendEscaped(b []byte, s string) []byte {
 	}
 	return append(b, s[last:]...)
 }
+
+// Cap is the capacity of the memory held, for pools deciding what to keep.
+func (a *Attrs) Cap() int { return cap(a.buf) }
