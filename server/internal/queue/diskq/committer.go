@@ -34,6 +34,7 @@ type committer struct {
 	activeID   uint64
 	activeSize int64 // bytes written to active (committed or not)
 	nextID     uint64
+	unsynced   bool // bytes were written to active since its last fsync
 	needRoll   bool // the active segment takes no more frames
 	buf        []byte
 	group      []*publishReq
@@ -194,6 +195,7 @@ func (c *committer) write1(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
+	c.unsynced = true
 	n, err := c.active.Write(b)
 	c.activeSize += int64(n)
 	if err != nil {
@@ -202,7 +204,8 @@ func (c *committer) write1(b []byte) error {
 	return nil
 }
 
-// flush writes b and fsyncs the active segment.
+// flush writes b and fsyncs the active segment if anything was written to
+// it since its last fsync.
 func (c *committer) flush(b []byte) error {
 	if c.active == nil {
 		return nil
@@ -210,15 +213,19 @@ func (c *committer) flush(b []byte) error {
 	if err := c.write1(b); err != nil {
 		return err
 	}
+	if !c.unsynced {
+		return nil
+	}
 	if err := c.active.Sync(); err != nil {
 		return fmt.Errorf("sync segment %d: %w", c.activeID, err)
 	}
+	c.unsynced = false
 	return nil
 }
 
 // dropUncommitted truncates what a failed commit left in the active
-// segment, best effort: the segment is not appended to again, and a restart
-// treats a torn frame in it as corruption.
+// segment, best effort, and closes it: the segment is not appended to again
+// (a restart treats a torn frame left in it as corruption).
 func (c *committer) dropUncommitted() {
 	if c.active == nil {
 		return
@@ -232,6 +239,8 @@ func (c *committer) dropUncommitted() {
 	if err := c.active.Truncate(end); err != nil {
 		c.q.log.Warn("diskq: truncate segment after a failed commit", zap.Uint64("segment", c.activeID), zap.Error(err))
 	}
+	c.active.Close() // already failing; the next commit creates a new segment
+	c.active, c.unsynced = nil, false
 }
 
 // roll closes the active segment and creates the next one.
@@ -253,6 +262,6 @@ func (c *committer) roll() error {
 		f.Close()
 		return err
 	}
-	c.active, c.activeID, c.activeSize, c.needRoll = f, id, 0, false
+	c.active, c.activeID, c.activeSize, c.needRoll, c.unsynced = f, id, 0, false, false
 	return nil
 }

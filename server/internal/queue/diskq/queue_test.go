@@ -505,3 +505,27 @@ func TestOptionsValidation(t *testing.T) {
 		require.Error(t, err, "%+v", o)
 	}
 }
+
+func TestFailedWriteFailsPublishThenRecovers(t *testing.T) {
+	dir := t.TempDir()
+	q := openQ(t, dir, Options{})
+	publishN(t, q, "g", 0, 3, 2)
+	// Break the active segment's file behind the committer's back.
+	require.NoError(t, q.c.active.Close())
+	err := q.Publish(context.Background(), makeBatch("g-lost", 2))
+	require.ErrorIs(t, err, pipeline.ErrUnavailable)
+	n, _ := q.Depth()
+	assert.EqualValues(t, 3, n)
+	// The committer moved to a new segment; publishing works again.
+	publishN(t, q, "g", 3, 6, 2)
+	rec := newRecorder()
+	stop := runQ(t, q, rec)
+	assert.Equal(t, seq("g", 0, 6), rec.waitFor(t, 6))
+	require.NoError(t, stop())
+	shutdown(t, q)
+
+	q = openQ(t, dir, Options{})
+	n, _ = q.Depth()
+	assert.Zero(t, n)
+	shutdown(t, q)
+}
