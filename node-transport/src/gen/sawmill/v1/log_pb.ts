@@ -9,14 +9,16 @@
 // ## Attribute encoding: one JSON document per record
 //
 // Attributes decide the server's ingest cost more than anything else on the
-// wire, so the encoding was chosen by benchmark (server/internal/ingest
-// BenchmarkDecodeAttributes, 1000-record batches, 7 attributes of the
-// standard workload, 2-core machine, Go 1.26):
+// wire, so the encoding was chosen by benchmark (BenchmarkDecodeAttributes in
+// server/internal/validate: protobuf decode + validation of a 1000-record
+// batch with the 7 attributes of the standard workload, 2-core machine,
+// Go 1.26; ranges over runs on a shared machine):
 //
-//   encoding                                   decode+validate   allocs/record
-//   repeated KeyValue{key, AnyValue oneof}     ~3.2 µs/record    ~22
-//   map<string,string> (MEASURED.md)           ~5 µs/record      (reference)
-//   bytes attributes_json + validating scan    ~0.55 µs/record   4
+//   encoding                                        ns/record    allocs/record
+//   bytes attributes_json + one validating scan     740-770      7
+//   map<string,string> (generated code)             2450-2800    51
+//   typed values with a oneof (google.protobuf      4000-5700    50
+//     .Struct, the shape of OTel's KeyValue/AnyValue)
 //
 // The JSON document is validated by a single allocation-free scan on ingest
 // and stored as is (SQLite blocks, PostgreSQL jsonb) without being rebuilt.
@@ -24,7 +26,9 @@
 //
 // Rules for attributes_json (the server rejects a batch that breaks them):
 //   - a JSON object (RFC 8259), valid UTF-8, at most 64 KiB, at most 128 keys
-//     at the top level, nesting at most 16 deep; empty bytes mean no attributes;
+//     at the top level, nesting at most 16 deep; empty bytes mean no
+//     attributes; the escapes \u0000 and unpaired UTF-16 surrogates are
+//     rejected (PostgreSQL's jsonb cannot store them);
 //   - types round-trip: strings, booleans, null, objects and arrays as in JSON;
 //     integers are written without a fraction or exponent (42), doubles always
 //     with one (42.0, 1e-9), so int and double stay distinct; non-finite
@@ -114,7 +118,7 @@ export type SourceLocation = Message<"sawmill.v1.SourceLocation"> & {
   file: string;
 
   /**
-   * Line number, 1-based; 0 when unknown.
+   * Line number, 1-based; 0 when unknown; never negative.
    *
    * @generated from field: int32 line = 2;
    */
