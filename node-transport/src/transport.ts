@@ -113,6 +113,7 @@ export interface SawmillStats {
   bufferedBytes: number;
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 const SERVICE_RE = /^[^\u0000-\u001f\u007f]+$/;
 
 function positive(name: string, v: number | undefined, def: number, min: number, max: number): number {
@@ -155,6 +156,12 @@ export class SawmillTransport extends TransportStream {
         `winston-sawmill: option service must be 1-128 bytes without control characters, got ${JSON.stringify(service)}`,
       );
     }
+    for (const key of ["instance", "environment", "version"] as const) {
+      const v = opts[key];
+      if (v !== undefined && (typeof v !== "string" || Buffer.byteLength(v) > 256)) {
+        throw new TypeError(`winston-sawmill: option ${key} must be a string of at most 256 bytes`);
+      }
+    }
     const onFull = opts.onFull ?? "drop-newest";
     if (onFull !== "drop-newest" && onFull !== "drop-oldest") {
       throw new TypeError(`winston-sawmill: option onFull must be "drop-newest" or "drop-oldest", got ${JSON.stringify(onFull)}`);
@@ -183,7 +190,7 @@ export class SawmillTransport extends TransportStream {
     }
     const resource = encodeResource({
       service,
-      instance: opts.instance ?? hostname(),
+      instance: opts.instance ?? hostname().slice(0, 256),
       environment: opts.environment,
       version: opts.version,
       attributesJson: resourceAttrs,
@@ -257,6 +264,8 @@ export class SawmillTransport extends TransportStream {
    * unacknowledged are counted as droppedClosed. Later logs are dropped.
    * Idempotent; resolves true when nothing was lost. Never rejects.
    */
+  // winston-transport calls close() on unpipe without awaiting it; the promise never rejects.
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises
   override close(timeoutMs: number = this.flushTimeoutMs): Promise<boolean> {
     if (this.closing === undefined) {
       this.removeExitHooks();

@@ -29,7 +29,7 @@ test("records round-trip through the generated schema", () => {
   assert.equal(b.resource?.instance, "orders-1");
   assert.equal(b.resource?.environment, "prod");
   assert.equal(b.resource?.version, "1.2.3");
-  assert.equal(Buffer.from(b.resource!.attributesJson).toString(), '{"region":"eu"}');
+  assert.equal(Buffer.from(b.resource.attributesJson).toString(), '{"region":"eu"}');
   assert.equal(b.records.length, records.length);
   b.records.forEach((got, i) => {
     const want = records[i]!;

@@ -8,7 +8,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { IngestService, PushResponseSchema } from "../gen/sawmill/v1/ingest_service_pb.js";
 import type { Sender, SendFailure, SendSuccess } from "./pipeline.js";
 
@@ -47,7 +47,7 @@ export function grpcServiceDefinition(service: {
       originalName: m.name,
     };
   }
-  return def as grpc.ServiceDefinition;
+  return def;
 }
 
 const PUSH_PATH = methodPath(IngestService, IngestService.method.push);
@@ -63,7 +63,7 @@ export function retryAfterMs(statusBytes: Uint8Array): number | undefined {
     const r = new BinaryReader(statusBytes);
     while (r.pos < r.len) {
       const [field, wt] = r.tag();
-      if (field !== 3 || wt !== 2) {
+      if (field !== 3 || wt !== WireType.LengthDelimited) {
         r.skip(wt);
         continue;
       }
@@ -73,8 +73,8 @@ export function retryAfterMs(statusBytes: Uint8Array): number | undefined {
       let value: Uint8Array | undefined;
       while (any.pos < any.len) {
         const [f, w] = any.tag();
-        if (f === 1 && w === 2) typeUrl = any.string();
-        else if (f === 2 && w === 2) value = any.bytes();
+        if (f === 1 && w === WireType.LengthDelimited) typeUrl = any.string();
+        else if (f === 2 && w === WireType.LengthDelimited) value = any.bytes();
         else any.skip(w);
       }
       if (typeUrl !== RETRY_INFO_TYPE || value === undefined) continue;
@@ -82,7 +82,7 @@ export function retryAfterMs(statusBytes: Uint8Array): number | undefined {
       const ri = new BinaryReader(value);
       while (ri.pos < ri.len) {
         const [f, w] = ri.tag();
-        if (f !== 1 || w !== 2) {
+        if (f !== 1 || w !== WireType.LengthDelimited) {
           ri.skip(w);
           continue;
         }
@@ -91,8 +91,8 @@ export function retryAfterMs(statusBytes: Uint8Array): number | undefined {
         let nanos = 0;
         while (d.pos < d.len) {
           const [df, dw] = d.tag();
-          if (df === 1 && dw === 0) seconds = Number(d.int64());
-          else if (df === 2 && dw === 0) nanos = d.int32();
+          if (df === 1 && dw === WireType.Varint) seconds = Number(d.int64());
+          else if (df === 2 && dw === WireType.Varint) nanos = d.int32();
           else d.skip(dw);
         }
         return Math.max(0, Math.round(seconds * 1000 + nanos / 1e6));

@@ -43,7 +43,22 @@ export const DEFAULT_LIMITS: JsonLimits = {
   maxStringLength: 8 * 1024,
 };
 
-const hasOwn = Object.prototype.hasOwnProperty;
+
+// Characters the server refuses inside JSON strings even when escaped
+// (PostgreSQL jsonb cannot store them): NUL and unpaired UTF-16 surrogates.
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this matches
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * quote returns s as a JSON string literal the server stores: NUL and
+ * unpaired surrogates become U+FFFD. JSON.stringify escapes both as \uXXXX,
+ * so the slower path runs only when the literal holds a \u escape.
+ */
+export function quote(s: string): string {
+  const q = JSON.stringify(s);
+  if (q.indexOf("\\u") === -1) return q;
+  return JSON.stringify(s.replace(UNSTORABLE, "\ufffd"));
+}
 
 /** formatNumber writes a JS number by the int/double rule. */
 export function formatNumber(n: number): string {
@@ -197,7 +212,7 @@ export class JsonWriter {
     if (this.keys > 0) this.emit(",");
     if (key.charCodeAt(0) === 0x24 /* $ */) key = "_" + key;
     if (key.length > 256) key = truncateString(key, 256);
-    this.emit(JSON.stringify(key));
+    this.emit(quote(key));
     this.emit(":");
   }
 
@@ -205,11 +220,11 @@ export class JsonWriter {
     const avail = Math.max(this.budget - 2, 0);
     const max = Math.min(this.limits.maxStringLength, avail);
     if (s.length > max) s = truncateString(s, Math.max(max, TRUNCATED.length));
-    let quoted = JSON.stringify(s);
+    let quoted = quote(s);
     if (quoted.length > avail + 2 && s.length > TRUNCATED.length) {
       // Escapes made it longer than the budget: cut in proportion.
       const fit = Math.floor((s.length * avail) / quoted.length);
-      quoted = JSON.stringify(truncateString(s, Math.max(fit, TRUNCATED.length)));
+      quoted = quote(truncateString(s, Math.max(fit, TRUNCATED.length)));
     }
     this.emit(quoted);
   }
@@ -348,7 +363,7 @@ export class JsonWriter {
   private writeNestedKey(key: string): void {
     if (key.charCodeAt(0) === 0x24 /* $ */) key = "_" + key;
     if (key.length > 256) key = truncateString(key, 256);
-    this.emit(JSON.stringify(key));
+    this.emit(quote(key));
     this.emit(":");
   }
 
@@ -356,7 +371,7 @@ export class JsonWriter {
     this.emit("{");
     let first = true;
     for (const k in o) {
-      if (!hasOwn.call(o, k)) continue;
+      if (!Object.hasOwn(o, k)) continue;
       let val: unknown;
       try {
         val = (o as Record<string, unknown>)[k];
@@ -389,7 +404,7 @@ export class JsonWriter {
       this.writeString(e.stack);
     }
     for (const k in e) {
-      if (!hasOwn.call(e, k) || k === "type" || k === "message" || k === "stack") continue;
+      if (!Object.hasOwn(e, k) || k === "type" || k === "message" || k === "stack") continue;
       const val = (e as unknown as Record<string, unknown>)[k];
       if (val === undefined) continue;
       this.emit(",");

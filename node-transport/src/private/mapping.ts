@@ -38,12 +38,12 @@ const MAX_CAUSES = 8;
 const MIN_TIME_MS = 946_684_800_000;
 const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 
+// eslint-disable-next-line no-control-regex -- ANSI color codes start with ESC
 const ANSI = /\u001b\[[0-9;]*m/g;
 const FORMAT_TOKENS = /%[scdjifoO]/;
 const ISO =
   /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d(?::?\d\d)?)$/;
 
-const hasOwn = Object.prototype.hasOwnProperty;
 
 /** cutUtf8 truncates s to at most maxBytes UTF-8 bytes, marker included. */
 export function cutUtf8(s: string, maxBytes: number): string {
@@ -319,7 +319,7 @@ export class InfoMapper {
     const w = this.writer;
     w.begin(budget);
     for (const k in info) {
-      if (!hasOwn.call(info, k)) continue;
+      if (!Object.hasOwn(info, k)) continue;
       switch (k) {
         case "level":
         case "message":

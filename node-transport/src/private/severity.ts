@@ -86,7 +86,7 @@ export class SeverityMapper {
       const p = levels[level];
       if (typeof p === "number" && max > min) {
         const idx = Math.round(((p - min) / (max - min)) * (RANK_SCALE.length - 1));
-        return RANK_SCALE[Math.min(Math.max(idx, 0), RANK_SCALE.length - 1)];
+        return RANK_SCALE[Math.min(Math.max(idx, 0), RANK_SCALE.length - 1)] ?? Severity.INFO;
       }
     }
     return Severity.INFO;
