@@ -110,7 +110,7 @@ func TestAttrsScalars(t *testing.T) {
 }
 
 func TestAppendFloatAlwaysHasFractionOrExponent(t *testing.T) {
-	for _, f := range []float64{0, -0.0, 1, -1, 42, 1e20, 1e21, 123456789, 0.5, 1e-6, 1e-7, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 42, 1e20, 1e21, 123456789, 0.5, 1e-6, 1e-7, math.MaxFloat64, math.SmallestNonzeroFloat64} {
 		s := string(appendFloat(nil, f, 64))
 		assert.True(t, strings.ContainsAny(s, ".eE"), "%v -> %s", f, s)
 		var back float64
@@ -316,24 +316,23 @@ type inner struct {
 
 type outer struct {
 	inner
-	Name    string            `json:"name"`
-	Skip    string            `json:"-"`
-	Empty   string            `json:"empty,omitempty"`
-	Ptr     *int              `json:"ptr"`
-	M       map[string]any    `json:"m"`
-	B       []byte            `json:"b"`
-	T       time.Time         `json:"t"`
-	D       time.Duration     `json:"d"`
-	F       float64           `json:"f"`
-	C       complex128        `json:"c"`
-	J       jsonM             `json:"j"`
-	X       textM             `json:"x"`
-	E       error             `json:"e"`
-	IM      map[int]string    `json:"im"`
-	Arr     [2]uint8          `json:"arr"`
-	Nested  *outer            `json:"nested,omitempty"`
-	private int               //nolint:unused
-	Str     map[string]string `json:"str"`
+	Name   string            `json:"name"`
+	Skip   string            `json:"-"`
+	Empty  string            `json:"empty,omitempty"`
+	Ptr    *int              `json:"ptr"`
+	M      map[string]any    `json:"m"`
+	B      []byte            `json:"b"`
+	T      time.Time         `json:"t"`
+	D      time.Duration     `json:"d"`
+	F      float64           `json:"f"`
+	C      complex128        `json:"c"`
+	J      jsonM             `json:"j"`
+	X      textM             `json:"x"`
+	E      error             `json:"e"`
+	IM     map[int]string    `json:"im"`
+	Arr    [2]uint8          `json:"arr"`
+	Nested *outer            `json:"nested,omitempty"`
+	Str    map[string]string `json:"str"`
 }
 
 func TestAttrsAny(t *testing.T) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
@@ -91,6 +93,8 @@ type Client struct {
 	cfg    Config
 	conn   *grpc.ClientConn
 	pusher pusher
+	plain  pusher      // uncompressed pusher when Compression is on, for servers without gzip
+	noGzip atomic.Bool // the server cannot decompress: send uncompressed
 	buf    *batch.Buffer
 	bo     batch.Backoff
 
@@ -102,8 +106,8 @@ type Client struct {
 	closed  atomic.Bool
 
 	enqueued, acked, dups, droppedFull, droppedClosed atomic.Uint64
-	evicted, rejected, lost, batches, retries          atomic.Uint64
-	reportedFull, reportedEvicted                      atomic.Uint64
+	evicted, rejected, lost, batches, retries         atomic.Uint64
+	reportedFull, reportedEvicted                     atomic.Uint64
 }
 
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -141,15 +145,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("sawmill: dial %q: %w", cfg.Endpoint, err)
 	}
 	callOpts := []grpc.CallOption{grpc.ForceCodecV2(rawCodec{proto: encoding.GetCodecV2("proto")})}
-	if cfg.Compression == Gzip {
-		callOpts = append(callOpts, grpc.UseCompressor(gzip.Name))
-	}
 	c := &Client{cfg: cfg, conn: conn, stopTmr: make(chan struct{}),
 		bo: batch.Backoff{Initial: cfg.RetryInitial, Max: cfg.RetryMax}}
-	if cfg.Transport == TransportStream {
-		c.pusher = &streamPusher{conn: conn, opts: callOpts}
-	} else {
-		c.pusher = &unaryPusher{conn: conn, opts: callOpts}
+	c.pusher = newPusher(conn, cfg.Transport, callOpts)
+	if cfg.Compression == Gzip {
+		c.plain = c.pusher
+		c.pusher = newPusher(conn, cfg.Transport, append(callOpts[:len(callOpts):len(callOpts)], grpc.UseCompressor(gzip.Name)))
 	}
 	c.buf = batch.New(batch.Config{
 		MaxRecords:   cfg.MaxBatchRecords,
@@ -168,6 +169,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		go c.sender()
 	}
 	return c, nil
+}
+
+func newPusher(conn *grpc.ClientConn, t Transport, opts []grpc.CallOption) pusher {
+	if t == TransportStream {
+		return &streamPusher{conn: conn, opts: opts}
+	}
+	return &unaryPusher{conn: conn, opts: opts}
 }
 
 type bearer struct {
@@ -261,8 +269,20 @@ func (c *Client) send(b *batch.Batch) {
 	req := frame(b.Data())
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(c.runCtx, c.cfg.RequestTimeout)
-		r := c.pusher.push(ctx, b.ID, req)
+		p := c.pusher
+		if c.noGzip.Load() {
+			p = c.plain
+		}
+		r := p.push(ctx, b.ID, req)
 		cancel()
+		if r.code == codes.Unimplemented && c.plain != nil && p != c.plain && strings.Contains(r.msg, "ecompressor") {
+			// The server has no gzip decompressor: go on uncompressed.
+			if !c.noGzip.Swap(true) {
+				c.report(fmt.Errorf("sawmill: server cannot decompress gzip, sending uncompressed: %w", r.err()))
+			}
+			attempt--
+			continue
+		}
 		if r.code == 0 {
 			if r.duplicate {
 				c.dups.Add(uint64(b.Records))
@@ -353,6 +373,9 @@ func (c *Client) Close(ctx context.Context) error {
 		}
 		c.reportDrops()
 		c.pusher.close()
+		if c.plain != nil {
+			c.plain.close()
+		}
 		if cerr := c.conn.Close(); cerr != nil && err == nil {
 			err = cerr
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/grpc"
@@ -224,11 +225,11 @@ func (c Config) validate() error {
 }
 
 // maxResourceField bounds Instance, Environment and Version.
-const maxResourceField = 128
+const maxResourceField = 256
 
 func hasControl(s string) bool {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) {
 			return true
 		}
 	}

@@ -83,7 +83,9 @@ func TestSlogtest(t *testing.T) {
 
 type valuer struct{}
 
-func (valuer) LogValue() slog.Value { return slog.GroupValue(slog.Int("id", 7), slog.String("name", "kim")) }
+func (valuer) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("id", 7), slog.String("name", "kim"))
+}
 
 type panicValuer struct{}
 
@@ -126,7 +128,7 @@ func TestMapping(t *testing.T) {
 		"req": map[string]any{
 			"id": json.Number("42"), "f": json.Number("2.0"), "u": json.Number("5"), "b": true, "d": "250ms",
 			"t": "2026-01-02T03:04:05.000000006Z", "user": map[string]any{"id": json.Number("7"), "name": "kim"},
-			"m": map[string]any{"x": json.Number("1")},
+			"m":   map[string]any{"x": json.Number("1")},
 			"err": "boom", "g": map[string]any{"in": "side"},
 		},
 	}, got, "an error inside a group stays an attribute")
