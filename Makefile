@@ -30,8 +30,11 @@ $(BIN)/protoc-gen-go-grpc:
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
+# npm install (not npm ci): npm 11 leaves other platforms' optional packages
+# (buf's per-OS binaries) out of the lock file and npm ci then refuses it;
+# --no-save still installs exactly the locked versions and never rewrites it.
 node_modules/.bin/buf: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-save --no-audit --no-fund
 	touch $@
 
 tools: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/staticcheck node_modules/.bin/buf
@@ -49,6 +52,8 @@ check-generated: generate
 	@echo "generated code is up to date"
 
 lint: tools
+	@unformatted=$$(gofmt -l $(GO_MODULES) | grep -v '^proto/gen/' || true); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(GO_MODULES); do echo "== go vet + staticcheck: $$m"; \
 		(cd $$m && go vet ./... && $(BIN)/staticcheck ./...) || exit 1; done
 

@@ -23,7 +23,7 @@ done
 for p in node-transport server/web; do
 	if [ -f "$p/package.json" ]; then
 		section "node: $p"
-		(cd "$p" && npm ci --no-audit --no-fund && npm run --if-present lint && npm run --if-present typecheck && npm test)
+		(cd "$p" && npm install --no-save --no-audit --no-fund && npm run --if-present lint && npm run --if-present typecheck && npm test)
 	fi
 done
 

@@ -27,8 +27,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
 	"github.com/sawmill-dev/sawmill/examples/loadgen/workload"
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
 )
 
 func main() {

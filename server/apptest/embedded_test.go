@@ -268,18 +268,18 @@ func TestEmbeddedRejectsBadInput(t *testing.T) {
 		mutate func(b *sawmillv1.LogBatch)
 		field  string
 	}{
-		"empty service":        {func(b *sawmillv1.LogBatch) { b.Resource.Service = "" }, "batch.resource.service"},
-		"no batch id":          {func(b *sawmillv1.LogBatch) { b.BatchId = "" }, "batch.batch_id"},
-		"invalid UTF-8 body":   {func(b *sawmillv1.LogBatch) { b.Records[1].Body = "bad \xff\xfe" }, "batch.records[1].body"},
-		"attributes not JSON":  {func(b *sawmillv1.LogBatch) { b.Records[0].AttributesJson = []byte(`{"a":`) }, "batch.records[0].attributes_json"},
-		"attributes not obj":   {func(b *sawmillv1.LogBatch) { b.Records[0].AttributesJson = []byte(`[1,2]`) }, "batch.records[0].attributes_json"},
-		"absurd time":          {func(b *sawmillv1.LogBatch) { b.Records[2].TimeUnixNano = 42 }, "batch.records[2].time_unix_nano"},
-		"far future":           {func(b *sawmillv1.LogBatch) { b.Records[2].TimeUnixNano = uint64(now.Add(72 * time.Hour).UnixNano()) }, "batch.records[2].time_unix_nano"},
-		"short trace id":       {func(b *sawmillv1.LogBatch) { b.Records[0].TraceId = []byte{1, 2, 3} }, "batch.records[0].trace_id"},
-		"no records":           {func(b *sawmillv1.LogBatch) { b.Records = nil }, "batch.records"},
-		"oversized body":       {func(b *sawmillv1.LogBatch) { b.Records[0].Body = strings.Repeat("x", 65<<10) }, "batch.records[0].body"},
-		"too many attributes":  {func(b *sawmillv1.LogBatch) { b.Records[0].AttributesJson = manyKeys(200) }, "batch.records[0].attributes_json"},
-		"severity beyond 24":   {func(b *sawmillv1.LogBatch) { b.Records[0].SeverityNumber = 99 }, "batch.records[0].severity_number"},
+		"empty service":       {func(b *sawmillv1.LogBatch) { b.Resource.Service = "" }, "batch.resource.service"},
+		"no batch id":         {func(b *sawmillv1.LogBatch) { b.BatchId = "" }, "batch.batch_id"},
+		"invalid UTF-8 body":  {func(b *sawmillv1.LogBatch) { b.Records[1].Body = "bad \xff\xfe" }, "batch.records[1].body"},
+		"attributes not JSON": {func(b *sawmillv1.LogBatch) { b.Records[0].AttributesJson = []byte(`{"a":`) }, "batch.records[0].attributes_json"},
+		"attributes not obj":  {func(b *sawmillv1.LogBatch) { b.Records[0].AttributesJson = []byte(`[1,2]`) }, "batch.records[0].attributes_json"},
+		"absurd time":         {func(b *sawmillv1.LogBatch) { b.Records[2].TimeUnixNano = 42 }, "batch.records[2].time_unix_nano"},
+		"far future":          {func(b *sawmillv1.LogBatch) { b.Records[2].TimeUnixNano = uint64(now.Add(72 * time.Hour).UnixNano()) }, "batch.records[2].time_unix_nano"},
+		"short trace id":      {func(b *sawmillv1.LogBatch) { b.Records[0].TraceId = []byte{1, 2, 3} }, "batch.records[0].trace_id"},
+		"no records":          {func(b *sawmillv1.LogBatch) { b.Records = nil }, "batch.records"},
+		"oversized body":      {func(b *sawmillv1.LogBatch) { b.Records[0].Body = strings.Repeat("x", 65<<10) }, "batch.records[0].body"},
+		"too many attributes": {func(b *sawmillv1.LogBatch) { b.Records[0].AttributesJson = manyKeys(200) }, "batch.records[0].attributes_json"},
+		"severity beyond 24":  {func(b *sawmillv1.LogBatch) { b.Records[0].SeverityNumber = 99 }, "batch.records[0].severity_number"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

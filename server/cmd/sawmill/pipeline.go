@@ -56,4 +56,3 @@ func (s *server) openEmbedded(ctx context.Context) error {
 	s.log.Info("embedded mode", zap.String("data_dir", dir), zap.String("queue", "diskq"), zap.String("store", "sqlite"))
 	return nil
 }
-

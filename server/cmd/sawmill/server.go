@@ -47,7 +47,6 @@ type server struct {
 	grpc   *grpc.Server
 	http   *http.Server
 	ready  atomic.Bool
-	status func() query.Status
 	closer []func()
 }
 

@@ -38,11 +38,6 @@ const (
 	DefaultDataDir  = "./sawmill-data"
 )
 
-// flagDef describes one flag and its environment twin.
-type flagDef struct {
-	name, env, usage string
-}
-
 // EnvPrefix starts every environment variable.
 const EnvPrefix = "SAWMILL_"
 

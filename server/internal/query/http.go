@@ -19,12 +19,12 @@ import (
 
 // Status reports the pipeline's health for the dashboard and /api/v1/status.
 type Status struct {
-	QueueBatches int64 `json:"queue_batches"`
-	QueueBytes   int64 `json:"queue_bytes"`
-	Ingested     int64 `json:"ingested_records"`
-	Stored       int64 `json:"stored_records"`
-	Rejected     int64 `json:"rejected_records"`
-	LiveDropped  int64 `json:"live_dropped_batches"`
+	QueueBatches int64  `json:"queue_batches"`
+	QueueBytes   int64  `json:"queue_bytes"`
+	Ingested     int64  `json:"ingested_records"`
+	Stored       int64  `json:"stored_records"`
+	Rejected     int64  `json:"rejected_records"`
+	LiveDropped  int64  `json:"live_dropped_batches"`
 	Mode         string `json:"mode"`
 }
 

@@ -1,10 +1,10 @@
 package store
 
 import (
-	"slices"
-	"strings"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
@@ -37,10 +37,11 @@ type Reader interface {
 	// Get returns the record with this id and up to surrounding records of
 	// the same service before and after it.
 	Get(ctx context.Context, id string, surrounding int) (Detail, error)
-	// Stats returns counts per bucket of width q.Step (aligned to multiples
-	// of Step since the unix epoch), service and severity level, for the
-	// records matching q.Filter, in bucket, service, level order. Empty
-	// buckets are omitted.
+	// Stats returns counts per bucket of width q.Step (a whole number of
+	// seconds; buckets aligned to multiples of Step since the unix epoch),
+	// service and severity level, for the records matching q.Filter, in
+	// bucket, service, level order. The time range counts whole buckets: the
+	// buckets overlapping [From, To). Empty buckets are omitted.
 	Stats(ctx context.Context, q StatsQuery) ([]Bucket, error)
 	// Services lists every service with stored records, by name.
 	Services(ctx context.Context) ([]Service, error)

@@ -1,0 +1,128 @@
+package query
+
+import (
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/store"
+)
+
+var now = time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
+
+func TestParseTime(t *testing.T) {
+	for in, want := range map[string]int64{
+		"":                          0,
+		"now":                       now.UnixNano(),
+		"-15m":                      now.Add(-15 * time.Minute).UnixNano(),
+		"now-2h":                    now.Add(-2 * time.Hour).UnixNano(),
+		"-7d":                       now.Add(-7 * 24 * time.Hour).UnixNano(),
+		"2026-11-23T03:00:00Z":      now.Add(-time.Hour).UnixNano(),
+		"2026-11-23T12:00:00+09:00": now.Add(-time.Hour).UnixNano(),
+		"2026-11-23T03:00:00.5Z":    now.Add(-time.Hour + 500*time.Millisecond).UnixNano(),
+		"1795406961884678774":       1795406961884678774,
+	} {
+		got, err := ParseTime(in, now)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"yesterday", "-", "-5x", "--5m", "0", "-1", "2026-13-01T00:00:00Z", "-99999d"} {
+		_, err := ParseTime(bad, now)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestParseLevel(t *testing.T) {
+	for in, want := range map[string]int32{"": 0, "warn": 13, "WARNING": 13, "error": 17, "fatal": 21, "debug": 5, "notice": 10, "10": 10, " info ": 9} {
+		got, err := ParseLevel(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"loud", "0", "25", "-1", "9.5"} {
+		_, err := ParseLevel(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestFilterFromQuery(t *testing.T) {
+	f, err := FilterFromQuery(url.Values{
+		"service": {"orders,payments", " users "}, "level": {"warn"}, "q": {"card declined"},
+		"attr": {"http.status:500", "user:id:7"}, "from": {"-1h"}, "to": {"now"},
+	}, now)
+	require.NoError(t, err)
+	assert.Equal(t, store.Filter{
+		Services: []string{"orders", "payments", "users"}, MinSeverity: 13, Text: "card declined",
+		Attrs: []store.AttrMatch{{Key: "http.status", Value: "500"}, {Key: "user", Value: "id:7"}},
+		From:  now.Add(-time.Hour).UnixNano(), To: now.UnixNano(),
+	}, f)
+
+	for name, v := range map[string]url.Values{
+		"level": {"level": {"x"}}, "attr": {"attr": {"novalue"}}, "from": {"from": {"x"}},
+		"to": {"to": {"x"}}, "order": {"from": {"-1m"}, "to": {"-1h"}}, "empty key": {"attr": {":v"}},
+	} {
+		_, err := FilterFromQuery(v, now)
+		var pe *ParamError
+		require.ErrorAs(t, err, &pe, name)
+		assert.NotEmpty(t, pe.Param)
+	}
+}
+
+func TestFilterFromProto(t *testing.T) {
+	f, err := FilterFromProto(&sawmillv1.Filter{Services: []string{"a"}, MinSeverity: 13, Text: "x",
+		Attributes: []*sawmillv1.AttributeMatch{{Key: "k", Value: "v"}}, FromUnixNano: 5, ToUnixNano: 10})
+	require.NoError(t, err)
+	assert.Equal(t, store.Filter{Services: []string{"a"}, MinSeverity: 13, Text: "x", Attrs: []store.AttrMatch{{Key: "k", Value: "v"}}, From: 5, To: 10}, f)
+	_, err = FilterFromProto(&sawmillv1.Filter{FromUnixNano: 10, ToUnixNano: 5})
+	assert.Error(t, err)
+	_, err = FilterFromProto(&sawmillv1.Filter{Attributes: []*sawmillv1.AttributeMatch{{Value: "v"}}})
+	assert.Error(t, err)
+	f, err = FilterFromProto(nil)
+	require.NoError(t, err)
+	assert.Equal(t, store.Filter{}, f)
+}
+
+func TestStatsWindow(t *testing.T) {
+	f := store.Filter{}
+	step, err := StatsWindow(&f, 0, now)
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Second, step, "an hour in at most 120 buckets")
+	assert.Equal(t, now.UnixNano(), f.To)
+	assert.Equal(t, now.Add(-time.Hour).UnixNano(), f.From)
+
+	f = store.Filter{From: now.Add(-24 * time.Hour).UnixNano()}
+	step, err = StatsWindow(&f, 0, now)
+	require.NoError(t, err)
+	assert.Equal(t, 15*time.Minute, step)
+
+	_, err = StatsWindow(&store.Filter{}, 1500*time.Millisecond, now)
+	assert.Error(t, err)
+	_, err = StatsWindow(&store.Filter{From: 1}, time.Second, now)
+	assert.Error(t, err, "too many buckets")
+}
+
+func FuzzFilterFromQuery(f *testing.F) {
+	for _, s := range []string{"service=a&level=warn&q=x&attr=k:v&from=-1h&to=now", "from=2026-11-23T03:00:00Z", "level=99", "attr=:", "from=-99999999999d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		flt, err := FilterFromQuery(v, now)
+		if err != nil {
+			return
+		}
+		if flt.From != 0 && flt.To != 0 {
+			require.Less(t, flt.From, flt.To)
+		}
+		require.GreaterOrEqual(t, flt.MinSeverity, int32(0))
+		require.LessOrEqual(t, flt.MinSeverity, int32(24))
+		m := store.NewMatcher(flt) // must not panic on any filter
+		m.Match("svc", &sawmillv1.LogRecord{Body: "x", AttributesJson: []byte(`{"k":"v"}`), TimeUnixNano: uint64(now.UnixNano())})
+	})
+}
