@@ -1,0 +1,204 @@
+// Throughput benchmark: logs/s one Node process pushes through winston, and
+// the event-loop delay while it does, for
+//   floor   - winston's Stream transport into a no-op sink (winston's own floor)
+//   file    - winston's File transport into a temp file (the anchor)
+//   sawmill - SawmillTransport into a real local sawmill server (embedded mode)
+// in one run, each scenario in a fresh child process, one after the other.
+//
+// Every scenario logs the same N workload records (bench/workload.ts) in
+// chunks of 1000 with a setImmediate between chunks, and stops the clock when
+// the records are delivered: written to the sink, in the file, acknowledged
+// by the server (transport.flush()). The sawmill count is then checked with
+// /api/v1/logs/count. Bounded: N records, and every wait has a deadline.
+//
+//   node build/bench/throughput.js [--n 200000] [--rounds 1] [--only floor,file,sawmill]
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Writable } from "node:stream";
+import { setImmediate as tick } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import winston from "winston";
+import type TransportStream from "winston-transport";
+import { SawmillTransport, type SawmillStats } from "../src/index.js";
+import { SawmillServer } from "../test/server.js";
+import { makeRecords } from "./workload.js";
+
+interface Result {
+  scenario: string;
+  n: number;
+  /** Seconds from the first log call to delivery. */
+  seconds: number;
+  logsPerSecond: number;
+  /** Logs/s of the log calls alone (handed to winston). */
+  queuedPerSecond: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  peakRssMiB: number;
+  delivered: number;
+  stats?: SawmillStats;
+}
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : def;
+}
+
+async function child(scenario: string, n: number, endpoint: string): Promise<Result> {
+  const records = makeRecords(n, 7);
+  let delivered = 0;
+  let transport: TransportStream;
+  let file = "";
+  let sawmill: SawmillTransport | undefined;
+  if (scenario === "floor") {
+    const sink = new Writable({
+      write(_chunk, _enc, cb) {
+        delivered++;
+        cb();
+      },
+    });
+    transport = new winston.transports.Stream({ stream: sink });
+  } else if (scenario === "file") {
+    file = join(mkdtempSync(join(tmpdir(), "bench-file-")), "app.log");
+    transport = new winston.transports.File({ filename: file });
+  } else {
+    sawmill = new SawmillTransport({ service: "bench-node", endpoint, flushIntervalMs: 100, batchSize: 1000 });
+    sawmill.on("warn", (e: Error) => console.error("warn:", e.message));
+    transport = sawmill;
+  }
+  const logger = winston.createLogger({ level: "debug", transports: [transport] });
+
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  let peakRss = 0;
+  globalThis.gc?.();
+  h.enable();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i += 1000) {
+    const end = Math.min(n, i + 1000);
+    for (let j = i; j < end; j++) {
+      const r = records[j]!;
+      logger.log(r.level, r.message, r.meta);
+    }
+    if ((i / 1000) % 16 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    await tick();
+  }
+  const queued = process.hrtime.bigint();
+  const deadline = Date.now() + 180_000;
+  if (scenario === "floor") {
+    while (delivered < n && Date.now() < deadline) await tick();
+  } else if (scenario === "file") {
+    // Wait until every line is in the file (the File transport's own events fire earlier).
+    for (;;) {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      let size = 0;
+      try {
+        size = statSync(file).size;
+      } catch {
+        size = 0;
+      }
+      if (size > 0) {
+        delivered = readFileSync(file, "utf8").split("\n").length - 1;
+        if (delivered >= n) break;
+      }
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } else {
+    const ok = await sawmill!.flush(180_000);
+    delivered = sawmill!.stats().acked;
+    if (!ok) console.error("flush timed out");
+  }
+  const done = process.hrtime.bigint();
+  h.disable();
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const seconds = Number(done - start) / 1e9;
+  const result: Result = {
+    scenario,
+    n,
+    seconds,
+    logsPerSecond: n / seconds,
+    queuedPerSecond: n / (Number(queued - start) / 1e9),
+    loopDelayP99Ms: h.percentile(99) / 1e6,
+    loopDelayMaxMs: h.max / 1e6,
+    peakRssMiB: peakRss / 2 ** 20,
+    delivered,
+    stats: sawmill?.stats(),
+  };
+  if (sawmill !== undefined) await sawmill.close(5000);
+  logger.close();
+  if (file !== "") rmSync(join(file, ".."), { recursive: true, force: true });
+  return result;
+}
+
+function runChild(scenario: string, n: number, endpoint: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--child", scenario, "--n", String(n), "--endpoint", endpoint], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 300_000);
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split("\n").pop() ?? "";
+      if (code !== 0) reject(new Error(`${scenario} exited ${code}: ${out}`));
+      else resolve(JSON.parse(line) as Result);
+    });
+  });
+}
+
+function gitRev(): string {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    return "?";
+  }
+}
+
+async function main(): Promise<void> {
+  const childScenario = arg("child", "");
+  const n = Number(arg("n", "200000"));
+  if (childScenario !== "") {
+    const r = await child(childScenario, n, arg("endpoint", ""));
+    process.stdout.write(JSON.stringify(r) + "\n");
+    return;
+  }
+  const rounds = Number(arg("rounds", "1"));
+  const only = arg("only", "floor,file,sawmill").split(",");
+  const server = await SawmillServer.start();
+  if (server instanceof Error) throw server;
+  const results: Result[] = [];
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const s of only) {
+        const r = await runChild(s, n, server.endpoint);
+        if (s === "sawmill") {
+          const stored = await server.waitCount("service=bench-node", n * (round + 1), 60_000);
+          (r as Result & { storedTotal?: number }).storedTotal = stored;
+        }
+        results.push(r);
+        console.error(`${s}: ${Math.round(r.logsPerSecond)} logs/s, loop p99 ${r.loopDelayP99Ms.toFixed(1)} ms`);
+      }
+    }
+  } finally {
+    await server.dispose();
+  }
+  const floor = results.filter((r) => r.scenario === "floor");
+  const floorRate = floor.reduce((a, r) => a + r.logsPerSecond, 0) / Math.max(floor.length, 1);
+  console.log(`# winston-sawmill throughput (commit ${gitRev()}, node ${process.version}, N=${n} per scenario)`);
+  console.log("| scenario | logs/s end to end | % of floor | log calls/s | event-loop p99 / max (ms) | peak RSS MiB | delivered |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  for (const r of results) {
+    const stored = (r as Result & { storedTotal?: number }).storedTotal;
+    console.log(
+      `| ${r.scenario} | ${Math.round(r.logsPerSecond)} | ${((100 * r.logsPerSecond) / floorRate).toFixed(0)}% | ${Math.round(r.queuedPerSecond)} | ${r.loopDelayP99Ms.toFixed(1)} / ${r.loopDelayMaxMs.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.delivered}${stored !== undefined ? ` (stored total ${stored})` : ""} |`,
+    );
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
