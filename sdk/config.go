@@ -64,6 +64,18 @@ const (
 	TransportUnary
 )
 
+func (t Transport) String() string {
+	switch t {
+	case TransportAuto:
+		return "auto"
+	case TransportStream:
+		return "stream"
+	case TransportUnary:
+		return "unary"
+	}
+	return fmt.Sprintf("Transport(%d)", int(t))
+}
+
 // DefaultTransport is what TransportAuto means. Measured with
 // BenchmarkTransport (sawmill_bench_test.go) against the real server on
 // loopback, 1000-record batches of the standard workload, 2 shared cores:
