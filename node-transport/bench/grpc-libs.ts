@@ -1,0 +1,195 @@
+// gRPC library comparison on one workload: push B batches of 1000 standard
+// workload records to a real local sawmill server, 2 requests in flight, with
+//   grpc-js         - @grpc/grpc-js, service definition built from the
+//                     protoc-gen-es schemas, serialize = toBinary
+//   connect-node    - @connectrpc/connect-node createGrpcTransport +
+//                     createClient(IngestService) (serializes with toBinary too)
+//   grpc-js-raw     - @grpc/grpc-js sending the transport's own pre-encoded
+//                     bytes (records encoded by RecordBuffer inside the timed
+//                     loop: what SawmillTransport does)
+// Each variant runs in a fresh child process; rounds alternate the order.
+// Reported: wall-clock logs/s and client CPU microseconds per log.
+//
+//   node build/bench/grpc-libs.js [--batches 100] [--rounds 2]
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { create, type MessageShape } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { IngestService, PushRequestSchema, type PushRequest } from "../src/gen/sawmill/v1/ingest_service_pb.js";
+import { LogBatchSchema, LogRecordSchema, ResourceSchema, type LogRecord } from "../src/gen/sawmill/v1/log_pb.js";
+import { grpcServiceDefinition } from "../src/private/grpc.js";
+import { JsonWriter } from "../src/private/json.js";
+import { newBatchId } from "../src/private/pipeline.js";
+import { RecordBuffer, encodePushRequest, encodeResource, newRecordFields, type RecordFields } from "../src/private/wire.js";
+import { SawmillServer } from "../test/server.js";
+import { makeRecords } from "./workload.js";
+
+const BATCH = 1000;
+const IN_FLIGHT = 2;
+const SEV: Record<string, number> = { info: 9, debug: 5, warn: 13, error: 17 };
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : def;
+}
+
+/** The workload as record fields (attributes already JSON: the same input for every variant). */
+function fields(n: number): RecordFields[] {
+  const w = new JsonWriter();
+  const now = BigInt(Date.now()) * 1_000_000n;
+  return makeRecords(n, 3).map((r, i) => {
+    w.begin();
+    for (const [k, v] of Object.entries(r.meta)) if (k !== "trace_id" && k !== "span_id") w.field(k, v);
+    return {
+      ...newRecordFields(),
+      timeUnixNano: now + BigInt(i),
+      observedTimeUnixNano: now + BigInt(i),
+      severityNumber: SEV[r.level] ?? 9,
+      severityText: r.level,
+      body: r.message,
+      attributesJson: w.end(),
+      traceId: Buffer.from(r.meta.trace_id as string, "hex"),
+      spanId: Buffer.from(r.meta.span_id as string, "hex"),
+    };
+  });
+}
+
+function toMessages(recs: RecordFields[], batches: number): PushRequest[] {
+  const resource = create(ResourceSchema, { service: "bench-grpc", instance: "bench-grpc-1" });
+  const out: PushRequest[] = [];
+  for (let b = 0; b < batches; b++) {
+    const records: LogRecord[] = recs.slice(b * BATCH, (b + 1) * BATCH).map((r) =>
+      create(LogRecordSchema, {
+        timeUnixNano: r.timeUnixNano,
+        observedTimeUnixNano: r.observedTimeUnixNano,
+        severityNumber: r.severityNumber,
+        severityText: r.severityText,
+        body: r.body,
+        attributesJson: Buffer.from(r.attributesJson),
+        traceId: r.traceId,
+        spanId: r.spanId,
+      }),
+    );
+    out.push(create(PushRequestSchema, { batch: create(LogBatchSchema, { batchId: newBatchId(), resource, records }) }));
+  }
+  return out;
+}
+
+/** runPool runs send(i) for i < count with at most IN_FLIGHT at once. */
+async function runPool(count: number, send: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await send(next++);
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+}
+
+interface Result {
+  variant: string;
+  logs: number;
+  seconds: number;
+  logsPerSecond: number;
+  cpuMicrosPerLog: number;
+}
+
+async function child(variant: string, endpoint: string, batches: number): Promise<Result> {
+  const recs = fields(batches * BATCH);
+  let push: (i: number) => Promise<void>;
+  let close: () => void;
+  if (variant === "grpc-js") {
+    const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(IngestService), "IngestService");
+    const client = new Ctor(endpoint, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      push(req: PushRequest, cb: (err: grpc.ServiceError | null) => void): void;
+    };
+    const msgs = toMessages(recs, batches);
+    push = (i) => new Promise((res, rej) => client.push(msgs[i]!, (err) => (err ? rej(err) : res())));
+    close = () => client.close();
+  } else if (variant === "connect-node") {
+    const transport = createGrpcTransport({ baseUrl: `http://${endpoint}` });
+    const client = createClient(IngestService, transport);
+    const msgs = toMessages(recs, batches);
+    push = async (i) => {
+      await client.push(msgs[i] as MessageShape<typeof PushRequestSchema>);
+    };
+    close = () => {};
+  } else {
+    const client = new grpc.Client(endpoint, grpc.credentials.createInsecure());
+    const resource = encodeResource({ service: "bench-grpc", instance: "bench-grpc-1" });
+    const path = `/${IngestService.typeName}/${IngestService.method.push.name}`;
+    push = (i) =>
+      new Promise((res, rej) => {
+        const buf = new RecordBuffer();
+        for (let j = i * BATCH; j < (i + 1) * BATCH; j++) buf.append(recs[j]!);
+        const bytes = encodePushRequest(newBatchId(), resource, buf.take());
+        client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, (err) => (err ? rej(err) : res()));
+      });
+    close = () => client.close();
+  }
+  await push(0); // connect and warm up (counted in the logs, not in the time)
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await runPool(batches - 1, (i) => push(i + 1));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  close();
+  const logs = (batches - 1) * BATCH;
+  return { variant, logs, seconds, logsPerSecond: logs / seconds, cpuMicrosPerLog: (cpu.user + cpu.system) / logs };
+}
+
+function runChild(variant: string, endpoint: string, batches: number): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), "--child", variant, "--endpoint", endpoint, "--batches", String(batches)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 300_000);
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      if (code !== 0) reject(new Error(`${variant} exited ${code}`));
+      else resolve(JSON.parse(out.trim().split("\n").pop()!) as Result);
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const batches = Number(arg("batches", "100"));
+  const variant = arg("child", "");
+  if (variant !== "") {
+    process.stdout.write(JSON.stringify(await child(variant, arg("endpoint", ""), batches)) + "\n");
+    return;
+  }
+  const rounds = Number(arg("rounds", "2"));
+  const server = await SawmillServer.start();
+  if (server instanceof Error) throw server;
+  const variants = ["grpc-js", "connect-node", "grpc-js-raw"];
+  const results: Result[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? variants : [...variants].reverse();
+      for (const v of order) {
+        const res = await runChild(v, server.endpoint, batches);
+        results.push(res);
+        console.error(`${v}: ${Math.round(res.logsPerSecond)} logs/s, ${res.cpuMicrosPerLog.toFixed(2)} µs CPU/log`);
+      }
+    }
+    const total = await server.waitCount("service=bench-grpc", rounds * variants.length * batches * BATCH, 60_000);
+    console.error(`stored: ${total}`);
+  } finally {
+    await server.dispose();
+  }
+  console.log(`# gRPC libraries, ${batches} batches x ${BATCH} workload records, ${IN_FLIGHT} in flight, node ${process.version}`);
+  console.log("| variant | logs/s (each round) | client CPU µs/log (each round) |");
+  console.log("| --- | --- | --- |");
+  for (const v of variants) {
+    const rs = results.filter((x) => x.variant === v);
+    console.log(`| ${v} | ${rs.map((x) => Math.round(x.logsPerSecond)).join(", ")} | ${rs.map((x) => x.cpuMicrosPerLog.toFixed(2)).join(", ")} |`);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
