@@ -315,3 +315,34 @@ func decodeEscape(raw []byte, j int, buf *[utf8.UTFMax]byte) (n, adv int) {
 	buf[0] = c
 	return 1, 2
 }
+
+// EachBytes is Each without allocating when keys and values hold no
+// escapes: key and value alias doc and are valid only during the call. A
+// key or value with escapes is unescaped into a fresh slice.
+func EachBytes(doc []byte, fn func(key, value []byte) bool) {
+	it, ok := members(doc)
+	if !ok {
+		return
+	}
+	for it.next() {
+		if !fn(unescapeBytes(doc[it.ks:it.ke]), valueBytes(doc, it.vs, it.ve)) {
+			return
+		}
+	}
+}
+
+func valueBytes(doc []byte, vs, ve int) []byte {
+	if doc[vs] == '"' {
+		return unescapeBytes(doc[vs+1 : ve-1])
+	}
+	return doc[vs:ve]
+}
+
+func unescapeBytes(raw []byte) []byte {
+	for _, c := range raw {
+		if c == '\\' {
+			return []byte(unescape(raw))
+		}
+	}
+	return raw
+}

@@ -141,3 +141,20 @@ func TestReadersTolerateInvalidInput(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "\uFFFD", v, "lone surrogates decode to U+FFFD as in encoding/json")
 }
+
+func TestEachBytesMatchesEach(t *testing.T) {
+	for _, doc := range []string{
+		`{"a":"x","b":12,"c":{"d":[1,2]},"e\u0041":"q\"r","f":null,"g":true}`,
+		`{}`, ``, `[1]`,
+	} {
+		var want, got [][2]string
+		Each([]byte(doc), func(k, v string) bool { want = append(want, [2]string{k, v}); return true })
+		EachBytes([]byte(doc), func(k, v []byte) bool { got = append(got, [2]string{string(k), string(v)}); return true })
+		assert.Equal(t, want, got, doc)
+	}
+	doc := []byte(`{"trace_id":"abc","http_status":201,"x":{"y":1}}`)
+	n := 0
+	count := func(k, v []byte) bool { n += len(k) + len(v); return true }
+	allocs := testing.AllocsPerRun(100, func() { EachBytes(doc, count) })
+	assert.Zero(t, allocs)
+}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/jsonattr"
 	"github.com/sawmill-dev/sawmill/server/internal/store"
 )
 
@@ -99,6 +100,7 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 			b.maxSev = max(b.maxSev, sev)
 			b.levels[levelIndex(sev)]++
 			b.bloom.addText(r.GetBody())
+			jsonattr.EachBytes(r.GetAttributesJson(), b.bloom.addAttr)
 		}
 	}
 	b.data = c.enc.EncodeAll(raw, make([]byte, 0, len(raw)/3))
@@ -128,21 +130,28 @@ func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
 	return out, nil
 }
 
-// bloom is a bloom filter over the trigrams of lower-cased messages, with
-// two bit positions per trigram. Its size is a power of two chosen from the
-// record count, so building it never needs a first pass.
+// bloom is a bloom filter, two bit positions per item, over three kinds of
+// items of a block's records:
+//   - the trigrams of each lower-cased message (any text of 3+ bytes);
+//   - the whole words of each lower-cased message (runs of ASCII letters and
+//     digits or non-ASCII bytes), which prune where trigrams cannot, e.g. a
+//     random numeric id whose trigrams are in every block;
+//   - each top-level attribute as key and value text (as jsonattr.Equal
+//     compares them), so attr=key:value skips blocks without that pair.
+// Its size is a power of two chosen from the record count (96 bits a record,
+// at most 128 KiB), so building it never needs a first pass.
 type bloom []byte
 
 func newBloom(records int) bloom {
 	bits := 1024
-	for bits < records*24 && bits < 1<<20 { // at most 128 KiB
+	for bits < records*96 && bits < 1<<20 {
 		bits <<= 1
 	}
 	return make(bloom, bits/8)
 }
 
-// The two bit positions come from well-mixed high bits of one 64-bit
-// multiplicative hash (the low bits of a product are poorly mixed).
+// The two bit positions come from well-mixed high bits of one 64-bit hash
+// (the low bits of a multiplicative hash are poorly mixed).
 func (b bloom) set(h uint64) {
 	mask := uint64(len(b)*8 - 1)
 	p1, p2 := (h>>40)&mask, (h>>12)&mask
@@ -156,25 +165,75 @@ func (b bloom) has(h uint64) bool {
 	return b[p1>>3]&(1<<(p1&7)) != 0 && b[p2>>3]&(1<<(p2&7)) != 0
 }
 
+const (
+	mix       = 0x9E3779B97F4A7C15
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+	wordSeed  = 0x77
+	attrSeed  = 0xa7
+)
+
 func trigramHash(a, b, c byte) uint64 {
-	return (uint64(a)<<16 | uint64(b)<<8 | uint64(c)) * 0x9E3779B97F4A7C15
+	return (uint64(a)<<16 | uint64(b)<<8 | uint64(c)) * mix
+}
+
+// fnv hashes s after seed with FNV-1a, then mixes the result.
+func fnv(h uint64, s []byte) uint64 {
+	for _, c := range s {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
+}
+
+func wordHash(w string) uint64 { return (fnv(fnvOffset^wordSeed, []byte(w)) ^ 0xff) * mix }
+
+func attrHash(k, v []byte) uint64 {
+	h := fnv(fnvOffset^attrSeed, k)
+	h = (h ^ 0) * fnvPrime // separator: no key/value split collides with another
+	return fnv(h, v) * mix
+}
+
+func isWordByte(c byte) bool {
+	return c >= 0x80 || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
 }
 
 func (b bloom) addText(s string) {
 	if !isASCII(s) {
 		s = strings.ToLower(s)
-		for i := 0; i+2 < len(s); i++ {
-			b.set(trigramHash(s[i], s[i+1], s[i+2]))
-		}
-		return
 	}
-	for i := 0; i+2 < len(s); i++ {
-		b.set(trigramHash(lower(s[i]), lower(s[i+1]), lower(s[i+2])))
+	// One pass: trigrams and words, folding ASCII case on the fly.
+	start := -1
+	h := uint64(fnvOffset ^ wordSeed)
+	for i := 0; i < len(s); i++ {
+		c := lower(s[i])
+		if i+2 < len(s) {
+			b.set(trigramHash(c, lower(s[i+1]), lower(s[i+2])))
+		}
+		if isWordByte(c) {
+			if start < 0 {
+				start, h = i, fnvOffset^wordSeed
+			}
+			h = (h ^ uint64(c)) * fnvPrime
+			continue
+		}
+		if start >= 0 {
+			b.set((h ^ 0xff) * mix)
+			start = -1
+		}
+	}
+	if start >= 0 {
+		b.set((h ^ 0xff) * mix)
 	}
 }
 
+func (b bloom) addAttr(k, v []byte) bool {
+	b.set(attrHash(k, v))
+	return true
+}
+
 // mayContain reports whether a message containing needle (lower-cased) may
-// be in the block. Needles shorter than a trigram always may.
+// be in the block: every trigram of the needle, and every word the needle
+// shows whole (delimited on both sides inside the needle), must be there.
 func (b bloom) mayContain(needle string) bool {
 	if len(b) == 0 {
 		return true
@@ -184,7 +243,31 @@ func (b bloom) mayContain(needle string) bool {
 			return false
 		}
 	}
+	for i := 0; i < len(needle); {
+		if !isWordByte(needle[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(needle) && isWordByte(needle[j]) {
+			j++
+		}
+		if i > 0 && j < len(needle) && !b.has(wordHash(needle[i:j])) {
+			return false
+		}
+		i = j
+	}
 	return true
+}
+
+// mayHaveAttr reports whether a record with attribute key equal to value
+// may be in the block. Only keys without dots are checked: a dotted key
+// may address a nested object, which the filter does not index.
+func (b bloom) mayHaveAttr(key, value string) bool {
+	if len(b) == 0 || strings.Contains(key, ".") {
+		return true
+	}
+	return b.has(attrHash([]byte(key), []byte(value)))
 }
 
 func isASCII(s string) bool {

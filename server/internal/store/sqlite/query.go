@@ -73,7 +73,7 @@ func (s *Store) newBlockIter(m *store.Matcher, desc bool, cur *store.Key, from, 
 	if len(conds) > 0 {
 		where = strings.Join(conds, " AND ")
 	}
-	return &blockIter{s: s, m: m, desc: desc, where: where, args: args, withData: m.HasText()}
+	return &blockIter{s: s, m: m, desc: desc, where: where, args: args, withData: m.HasText() || len(f.Attrs) > 0}
 }
 
 // next returns the next candidate block; ok is false at the end.
@@ -146,9 +146,17 @@ func (it *blockIter) next(ctx context.Context) (blockMeta, bool, error) {
 	return it.chunk[0], true, nil
 }
 
-// mayMatchText applies the bloom filter.
+// mayMatchText applies the bloom filter to the text and attribute conditions.
 func mayMatchText(m *store.Matcher, b blockMeta) bool {
-	return !m.HasText() || b.bloom.mayContain(m.Needle())
+	if m.HasText() && !b.bloom.mayContain(m.Needle()) {
+		return false
+	}
+	for _, a := range m.Filter().Attrs {
+		if !b.bloom.mayHaveAttr(a.Key, a.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // block returns the decoded batches of block id, from the cache if possible.
