@@ -138,6 +138,7 @@ func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
 //     random numeric id whose trigrams are in every block;
 //   - each top-level attribute as key and value text (as jsonattr.Equal
 //     compares them), so attr=key:value skips blocks without that pair.
+//
 // Its size is a power of two chosen from the record count (96 bits a record,
 // at most 128 KiB), so building it never needs a first pass.
 type bloom []byte
