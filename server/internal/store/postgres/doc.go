@@ -1,0 +1,41 @@
+// Package postgres is Sawmill's production store: PostgreSQL 15+, with
+// TimescaleDB when the extension is available (github.com/jackc/pgx/v5).
+//
+// Layout. One row per log record in the table logs (time in unix ns, service,
+// batch id, index in the batch, severity, body, attributes as JSON text and
+// the rest of the record as protobuf), and one row per stored batch in the
+// table batches (id, service, time range, record count, resource). Entry ids,
+// ordering by (time, batch id, index) and cursors are the ones of package
+// store, so the embedded and the production store answer alike (storetest).
+//
+// Modes. With TimescaleDB, logs is a hypertable on time (1 h chunks),
+// compressed after an hour (segment by service), expired by a retention
+// policy, and a continuous aggregate of counts per minute by service and
+// level backs the stats API when a query fits it (minute-multiple steps,
+// no text or attribute filter). Without it, logs is a natively
+// range-partitioned table with one partition per UTC day, created on demand
+// before a write, and retention drops whole partitions. The mode is chosen
+// once, when the schema is created, recorded in the database, and logged.
+//
+// Guarantees:
+//   - Schema migrations are versioned, embedded, and applied at Open under a
+//     PostgreSQL advisory lock, so replicas starting together apply each
+//     version once.
+//   - WriteBatches stores each batch exactly once: its id is inserted into
+//     batches (ON CONFLICT DO NOTHING, which waits for a concurrent writer of
+//     the same id) in the same transaction as its records, which are bulk
+//     loaded with COPY. A batch whose id is already stored is skipped.
+//   - Every value of a filter reaches PostgreSQL as a bound parameter.
+//   - Text search does not cost the ingest rate: there is no per-row text
+//     index on the partition being written. A text condition is a
+//     lower(body) LIKE scan bounded by the other conditions (time, service,
+//     severity use btree indexes); in the partitioned mode, with the pg_trgm
+//     extension, a trigram index is built behind ingest on each day
+//     partition once its day is over (see Maintain), so searches of older
+//     days use it. See docs/production.md for the figures.
+//   - Attributes are stored as text, not jsonb: parsing jsonb at ingest
+//     halved COPY here. Attribute filters cast to jsonb at query time. They
+//     match like jsonattr.Equal except that numbers compare in jsonb's
+//     canonical spelling (1e3 equals 1000) and, for duplicate keys, the last
+//     one wins.
+package postgres
