@@ -77,8 +77,12 @@ type Buffer struct {
 	space    chan struct{} // closed and replaced when bytes are released
 	done     chan struct{} // closed and replaced when a batch is done or evicted
 	closedCh chan struct{} // closed by Close
-	pool     sync.Pool
+	free     [][]byte      // recycled batch buffers, at most maxFree
 }
+
+// maxFree bounds the recycled buffers kept (a sync.Pool would drop them
+// at every GC, and they are large).
+const maxFree = 8
 
 // New returns an empty buffer.
 func New(cfg Config) *Buffer {
@@ -197,10 +201,12 @@ func (q *Buffer) waitSpace(n int) error {
 
 func (q *Buffer) newBatch() *Batch {
 	var buf []byte
-	if p, ok := q.pool.Get().(*[]byte); ok {
-		buf = (*p)[:0]
+	if n := len(q.free); n > 0 {
+		buf = q.free[n-1][:0]
+		q.free[n-1] = nil
+		q.free = q.free[:n-1]
 	} else {
-		buf = make([]byte, 0, q.cfg.MaxBytes+q.cfg.Prefix+512)
+		buf = make([]byte, 0, min(q.cfg.MaxBytes, 256<<10)+q.cfg.Prefix+512)
 	}
 	buf = append(buf, make([]byte, q.cfg.Prefix)...)
 	buf, id := q.cfg.Header(buf)
@@ -295,12 +301,11 @@ func (q *Buffer) Done(b *Batch, reuse bool) {
 	close(q.space)
 	q.space = make(chan struct{})
 	q.signalDone()
-	q.mu.Unlock()
-	if reuse {
-		buf := b.buf[:0]
-		b.buf = nil
-		q.pool.Put(&buf)
+	if reuse && len(q.free) < maxFree {
+		q.free = append(q.free, b.buf[:0])
 	}
+	b.buf = nil
+	q.mu.Unlock()
 }
 
 func (q *Buffer) signalDone() {
