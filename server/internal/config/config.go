@@ -24,6 +24,7 @@ type Config struct {
 	Retention       time.Duration
 	RecentSize      int
 	Tokens          []string
+	UIToken         string // required by the dashboard's query API (ingest tokens work there too)
 	QueueMaxBytes   int64
 	LogLevel        string
 	LogFormat       string
@@ -55,6 +56,7 @@ func newFlagSet(c *Config, tokens *stringList) *flag.FlagSet {
 	fs.DurationVar(&c.Retention, "retention", 7*24*time.Hour, "how long logs are kept (e.g. 72h); 0 keeps them forever")
 	fs.IntVar(&c.RecentSize, "recent-size", 50, "records kept in memory per service for the recent view")
 	fs.Var(tokens, "token", "bearer token required on ingest and query (repeatable; SAWMILL_TOKENS takes a comma-separated list); none means open")
+	fs.StringVar(&c.UIToken, "ui-token", "", "token the dashboard and the HTTP query API require (users type it into the dashboard's sign-in page); ingest tokens are accepted too; none means open")
 	fs.Int64Var(&c.QueueMaxBytes, "queue-max-bytes", 1<<30, "bound of the embedded queue on disk, bytes; when full, ingest answers RESOURCE_EXHAUSTED")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "the server's own log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "the server's own log format: json or console")
@@ -171,6 +173,9 @@ func (c Config) Validate() error {
 	}
 	if c.RecentSize < 1 || c.RecentSize > 10000 {
 		errs = append(errs, fmt.Errorf("--recent-size %d: want 1-10000", c.RecentSize))
+	}
+	if strings.ContainsAny(c.UIToken, " \t\r\n") {
+		errs = append(errs, errors.New("--ui-token: must not contain spaces or line breaks"))
 	}
 	if c.QueueMaxBytes < 16<<20 {
 		errs = append(errs, fmt.Errorf("--queue-max-bytes %d: want at least 16 MiB", c.QueueMaxBytes))

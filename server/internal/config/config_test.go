@@ -75,3 +75,23 @@ func TestEnvVars(t *testing.T) {
 	assert.Contains(t, vars, "SAWMILL_DATA_DIR")
 	assert.NotContains(t, vars, "SAWMILL_VERSION")
 }
+
+func TestUIToken(t *testing.T) {
+	c, err := Parse(nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, c.UIToken, "open by default")
+
+	c, err = Parse(nil, env(map[string]string{"SAWMILL_UI_TOKEN": "s3cret"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "s3cret", c.UIToken)
+
+	c, err = Parse([]string{"--ui-token", "flag"}, env(map[string]string{"SAWMILL_UI_TOKEN": "env"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "flag", c.UIToken, "the flag wins over SAWMILL_UI_TOKEN")
+
+	_, err = Parse([]string{"--ui-token", "two words"}, env(nil), io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--ui-token")
+
+	assert.Contains(t, EnvVars(), "SAWMILL_UI_TOKEN")
+}

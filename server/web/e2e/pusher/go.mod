@@ -1,0 +1,23 @@
+// The dashboard end-to-end tests' pusher: sends logs through the Go SDK.
+// Not part of go.work; build it with GOWORK=off from this directory.
+module github.com/sawmill-dev/sawmill/server/web/e2e/pusher
+
+go 1.26.0
+
+require github.com/sawmill-dev/sawmill/sdk v0.0.0
+
+require (
+	github.com/sawmill-dev/sawmill/proto v0.0.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+	google.golang.org/grpc v1.85.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace (
+	github.com/sawmill-dev/sawmill/proto => ../../../../proto
+	github.com/sawmill-dev/sawmill/sdk => ../../../../sdk
+)

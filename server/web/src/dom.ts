@@ -1,0 +1,93 @@
+// The only way this dashboard builds DOM. Log content is attacker-controlled,
+// so strings always become Text nodes (textContent), never parsed HTML;
+// eslint bans innerHTML and friends across the project.
+
+export type Child = Node | string | number | null | undefined | false | Child[];
+
+export interface Attrs {
+  class?: string;
+  id?: string;
+  title?: string;
+  href?: string;
+  type?: string;
+  value?: string;
+  placeholder?: string;
+  name?: string;
+  role?: string;
+  for?: string;
+  disabled?: boolean;
+  checked?: boolean;
+  selected?: boolean;
+  list?: string;
+  min?: string;
+  max?: string;
+  step?: string;
+  autocomplete?: string;
+  "aria-label"?: string;
+  "aria-live"?: string;
+  "aria-pressed"?: string;
+  "aria-current"?: string;
+  "data-testid"?: string;
+  "data-id"?: string;
+  "data-level"?: string;
+  tabindex?: string;
+  onclick?: (e: MouseEvent) => void;
+  oninput?: (e: Event) => void;
+  onchange?: (e: Event) => void;
+  onsubmit?: (e: SubmitEvent) => void;
+  onkeydown?: (e: KeyboardEvent) => void;
+}
+
+function str(v: unknown): string {
+  return typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : "";
+}
+
+function append(el: Node, c: Child): void {
+  if (c === null || c === undefined || c === false) return;
+  if (Array.isArray(c)) {
+    for (const x of c) append(el, x);
+    return;
+  }
+  el.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+}
+
+/** h creates an element; string children become text nodes. */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs | null, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [k, v] of Object.entries(attrs) as [string, unknown][]) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith("on") && typeof v === "function") {
+        el.addEventListener(k.slice(2), v as EventListener);
+      } else if (k === "value" && (el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement)) {
+        el.value = str(v);
+      } else if (k === "checked" && el instanceof HTMLInputElement) {
+        el.checked = Boolean(v);
+      } else if (k === "selected" && el instanceof HTMLOptionElement) {
+        el.selected = Boolean(v);
+      } else if (k === "href") {
+        el.setAttribute("href", safeHref(str(v)));
+      } else {
+        el.setAttribute(k, v === true ? "" : str(v));
+      }
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+/** safeHref only lets same-origin paths through (no javascript: URLs). */
+export function safeHref(s: string): string {
+  return s.startsWith("/") && !s.startsWith("//") ? s : "#";
+}
+
+/** replace swaps all children of el. */
+export function replace(el: Element, ...children: Child[]): void {
+  el.replaceChildren();
+  append(el, children);
+}
+
+/** text sets el's text only when it changed (cheap repeated updates). */
+export function text(el: Element, s: string): void {
+  if (el.textContent !== s) el.textContent = s;
+}
