@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +30,7 @@ import (
 	"github.com/sawmill-dev/sawmill/server/internal/query"
 	"github.com/sawmill-dev/sawmill/server/internal/store"
 	"github.com/sawmill-dev/sawmill/server/internal/storewriter"
+	"github.com/sawmill-dev/sawmill/server/internal/webui"
 )
 
 // server is the composed process: every part, started in order and stopped
@@ -99,7 +100,8 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	apiMux := http.NewServeMux()
 	api.Register(apiMux)
 	mux := http.NewServeMux()
-	mux.Handle("/api/", tokens.Middleware(apiMux))
+	// The query API takes the dashboard's token (--ui-token) and the ingest tokens.
+	mux.Handle("/api/", auth.New(append(slices.Clone(cfg.Tokens), cfg.UIToken)).Middleware(apiMux))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -114,7 +116,12 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.HandleFunc("GET /{$}", s.index)
+	ui, err := webui.New()
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	mux.Handle("/", ui) // the dashboard: its assets and, for every other path, the app
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	return s, nil
 }
@@ -126,15 +133,6 @@ func (s *server) statusNow() query.Status {
 		Ingested: s.ingest.Accepted(), Rejected: s.ingest.Rejected(),
 		Stored: s.writer.Stored(), LiveDropped: s.hub.Dropped(),
 	}
-}
-
-func (s *server) index(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"name": "sawmill", "version": version, "mode": s.mode,
-		"api": []string{"/api/v1/logs", "/api/v1/logs/count", "/api/v1/logs/{id}", "/api/v1/tail", "/api/v1/recent",
-			"/api/v1/stats", "/api/v1/services", "/api/v1/live", "/api/v1/status", "/healthz", "/readyz", "/metrics"},
-	})
 }
 
 // serve runs until ctx ends, then stops gracefully: stop accepting, drain
