@@ -25,7 +25,7 @@ const maxBlockRecords = 8192
 type Options struct {
 	// ReadConns is the number of concurrent read connections (default 4).
 	ReadConns int
-	// CacheRecords bounds the decoded-block cache, in records (default 200,000).
+	// CacheRecords bounds the decoded-block cache, in records (default 50,000).
 	CacheRecords int
 }
 
@@ -53,7 +53,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		opts.ReadConns = 4
 	}
 	if opts.CacheRecords <= 0 {
-		opts.CacheRecords = 200_000
+		opts.CacheRecords = 50_000
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
