@@ -29,6 +29,7 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	Pprof           bool
 	ShowVersion     bool
 }
 
@@ -61,6 +62,7 @@ func newFlagSet(c *Config, tokens *stringList) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "the server's own log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "the server's own log format: json or console")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop may take to drain the queue into the store")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address (for profiling; keep it off where the HTTP port is public)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	return fs
 }
