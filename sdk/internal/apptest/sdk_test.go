@@ -430,3 +430,28 @@ func TestTokenAndGzip(t *testing.T) {
 	closeClient(t, bad, 10*time.Second)
 	assert.EqualValues(t, 1, bad.Stats().Rejected, "Unauthenticated drops the batch instead of retrying forever")
 }
+
+// TestGracefulServerRestart stops the server with SIGTERM while records
+// flow and starts it again: every record is stored exactly once.
+func TestGracefulServerRestart(t *testing.T) {
+	srv := newServer(t, "")
+	srv.start()
+	c := newClient(t, srv, "graceful", func(c *sawmill.Config) { c.MaxBatchRecords = 100 })
+	logger := zap.New(sawmillzap.NewCore(c, zapcore.InfoLevel))
+	var handed atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		logLoop(logger, 0, 3000, &handed)
+	}()
+	for handed.Load() < 1000 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.stop()
+	srv.start()
+	<-done
+	closeClient(t, c, 60*time.Second)
+	srv.waitCount("graceful", 3000, 60*time.Second)
+	logs, _ := srv.logs("graceful")
+	require.Len(t, distinctBodies(t, logs), 3000)
+}

@@ -1,0 +1,46 @@
+package sawmilltest_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/sdk/sawmilltest"
+)
+
+func TestValidate(t *testing.T) {
+	ok := func() *sawmillv1.LogBatch {
+		return &sawmillv1.LogBatch{BatchId: "b1", Resource: &sawmillv1.Resource{Service: "s"},
+			Records: []*sawmillv1.LogRecord{{Body: "x", AttributesJson: []byte(`{"a":1}`)}}}
+	}
+	assert.Empty(t, sawmilltest.Validate(ok()))
+	tests := []struct {
+		name  string
+		mod   func(b *sawmillv1.LogBatch)
+		field string
+	}{
+		{"no id", func(b *sawmillv1.LogBatch) { b.BatchId = "" }, "batch.batch_id"},
+		{"space in id", func(b *sawmillv1.LogBatch) { b.BatchId = "a b" }, "batch.batch_id"},
+		{"no service", func(b *sawmillv1.LogBatch) { b.Resource.Service = "" }, "batch.resource.service"},
+		{"no records", func(b *sawmillv1.LogBatch) { b.Records = nil }, "batch.records"},
+		{"attrs not object", func(b *sawmillv1.LogBatch) { b.Records[0].AttributesJson = []byte(`[1]`) }, "batch.records[0].attributes_json"},
+		{"attrs invalid", func(b *sawmillv1.LogBatch) { b.Records[0].AttributesJson = []byte(`{"a":}`) }, "batch.records[0].attributes_json"},
+		{"attrs too deep", func(b *sawmillv1.LogBatch) {
+			b.Records[0].AttributesJson = []byte(`{"a":` + strings.Repeat("[", 16) + strings.Repeat("]", 16) + `}`)
+		}, "batch.records[0].attributes_json"},
+		{"body invalid utf8", func(b *sawmillv1.LogBatch) { b.Records[0].Body = "\xff" }, "batch.records[0].body"},
+		{"trace id size", func(b *sawmillv1.LogBatch) { b.Records[0].TraceId = []byte{1} }, "batch.records[0].trace_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := ok()
+			tt.mod(b)
+			v := sawmilltest.Validate(b)
+			if assert.NotEmpty(t, v) {
+				assert.Equal(t, tt.field, v[0].GetField())
+			}
+		})
+	}
+}
