@@ -12,7 +12,7 @@ import (
 const (
 	DefaultMaxBytes     int64 = 1 << 30
 	DefaultSegmentBytes int64 = 64 << 20
-	DefaultMemoryBytes  int64 = 48 << 20
+	DefaultMemoryBytes  int64 = 16 << 20
 	DefaultMaxDelivery        = 32
 )
 
@@ -31,7 +31,7 @@ type Options struct {
 	// MemoryBytes bounds the cache of recently published batches that Run
 	// delivers without reading and decoding them from disk, counted in
 	// encoded bytes (the decoded form is larger, typically 2-3x).
-	// Default 48 MiB (about 150 MiB decoded); a negative value disables the cache.
+	// Default 16 MiB (about 50 MiB decoded); a negative value disables the cache.
 	MemoryBytes int64
 	// MaxDelivery is the most batches handed to one ConsumeBatches call
 	// (also capped at ~32k records). Default 32.
