@@ -1,9 +1,11 @@
-// gRPC library comparison on one workload: push B batches of 1000 standard
-// workload records to a real local sawmill server, 2 requests in flight, with
+// gRPC library comparison on one workload: from the same record fields (the
+// mapped standard workload), build and push B batches of 1000 records to a
+// real local sawmill server, 2 requests in flight, with
 //   grpc-js         - @grpc/grpc-js, service definition built from the
-//                     protoc-gen-es schemas, serialize = toBinary
+//                     protoc-gen-es schemas: create() messages, serialize = toBinary
 //   connect-node    - @connectrpc/connect-node createGrpcTransport +
-//                     createClient(IngestService) (serializes with toBinary too)
+//                     createClient(IngestService): create() messages, the
+//                     library serializes with toBinary
 //   grpc-js-raw     - @grpc/grpc-js sending the transport's own pre-encoded
 //                     bytes (records encoded by RecordBuffer inside the timed
 //                     loop: what SawmillTransport does)
@@ -56,10 +58,10 @@ function fields(n: number): RecordFields[] {
   });
 }
 
-function toMessages(recs: RecordFields[], batches: number): PushRequest[] {
-  const resource = create(ResourceSchema, { service: "bench-grpc", instance: "bench-grpc-1" });
-  const out: PushRequest[] = [];
-  for (let b = 0; b < batches; b++) {
+const resourceMsg = create(ResourceSchema, { service: "bench-grpc", instance: "bench-grpc-1" });
+
+/** toMessage builds batch b as a PushRequest message object (inside the timed loop, like encoding). */
+function toMessage(recs: RecordFields[], b: number): PushRequest {
     const records: LogRecord[] = recs.slice(b * BATCH, (b + 1) * BATCH).map((r) =>
       create(LogRecordSchema, {
         timeUnixNano: r.timeUnixNano,
@@ -72,9 +74,7 @@ function toMessages(recs: RecordFields[], batches: number): PushRequest[] {
         spanId: r.spanId,
       }),
     );
-    out.push(create(PushRequestSchema, { batch: create(LogBatchSchema, { batchId: newBatchId(), resource, records }) }));
-  }
-  return out;
+    return create(PushRequestSchema, { batch: create(LogBatchSchema, { batchId: newBatchId(), resource: resourceMsg, records }) });
 }
 
 /** runPool runs send(i) for i < count with at most IN_FLIGHT at once. */
@@ -103,15 +103,13 @@ async function child(variant: string, endpoint: string, batches: number): Promis
     const client = new Ctor(endpoint, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
       push(req: PushRequest, cb: (err: grpc.ServiceError | null) => void): void;
     };
-    const msgs = toMessages(recs, batches);
-    push = (i) => new Promise((res, rej) => client.push(msgs[i]!, (err) => (err ? rej(err) : res())));
+    push = (i) => new Promise((res, rej) => client.push(toMessage(recs, i), (err) => (err ? rej(err) : res())));
     close = () => client.close();
   } else if (variant === "connect-node") {
     const transport = createGrpcTransport({ baseUrl: `http://${endpoint}` });
     const client = createClient(IngestService, transport);
-    const msgs = toMessages(recs, batches);
     push = async (i) => {
-      await client.push(msgs[i] as MessageShape<typeof PushRequestSchema>);
+      await client.push(toMessage(recs, i) as MessageShape<typeof PushRequestSchema>);
     };
     close = () => {};
   } else {

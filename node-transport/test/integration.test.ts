@@ -4,6 +4,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { setImmediate as tick } from "node:timers/promises";
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { context } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import winston from "winston";
@@ -204,5 +207,53 @@ describe("server answers", { skip }, () => {
     assert.equal(reports[0]?.grpcCode, 3);
     assert.match(reports[0]!.message, /time_unix_nano/);
     await p.close(1000);
+  });
+});
+
+const distEsm = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "esm", "index.js");
+
+/** runScript runs an ES module with node and resolves with its exit code and signal. */
+function runScript(source: string, signalAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ["--input-type=module", "-e", source], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const killer = setTimeout(() => p.kill("SIGKILL"), 30_000);
+    if (signalAfterMs !== undefined) setTimeout(() => p.kill("SIGTERM"), signalAfterMs);
+    p.on("exit", (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, out });
+    });
+  });
+}
+
+describe("exit hook (opt-in)", { skip }, () => {
+  const script = (service: string, exitHook: boolean, keepAlive: boolean) => `
+    import winston from "winston";
+    import { SawmillTransport } from ${JSON.stringify(distEsm)};
+    const t = new SawmillTransport({ service: ${JSON.stringify(service)}, endpoint: ${JSON.stringify(server?.endpoint ?? "")}, exitHook: ${exitHook} });
+    const logger = winston.createLogger({ transports: [t] });
+    for (let i = 0; i < 50; i++) logger.info("exit " + i);
+    ${keepAlive ? "setInterval(() => {}, 1000); console.log('ready');" : ""}
+  `;
+
+  test("without it, a script that never flushes loses its buffered logs (documented)", { timeout: 60_000 }, async () => {
+    const r = await runScript(script(`${run}-nohook`, false, false));
+    assert.equal(r.code, 0, r.out);
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(await server!.count(`service=${run}-nohook`), 0);
+  });
+
+  test("with it, a script that ends on its own delivers everything before exiting", { timeout: 60_000 }, async () => {
+    const r = await runScript(script(`${run}-beforeexit`, true, false));
+    assert.equal(r.code, 0, r.out);
+    assert.equal(await server!.waitCount(`service=${run}-beforeexit`, 50), 50);
+  });
+
+  test("with it, SIGTERM flushes, then the signal's default action ends the process", { timeout: 60_000 }, async () => {
+    const r = await runScript(script(`${run}-sigterm`, true, true), 1500);
+    assert.equal(r.signal, "SIGTERM", r.out);
+    assert.equal(await server!.waitCount(`service=${run}-sigterm`, 50), 50);
   });
 });

@@ -29,6 +29,11 @@ export function methodPath(service: { typeName: string }, method: { name: string
   return `/${service.typeName}/${method.name}`;
 }
 
+/** asBuffer views bytes as a Buffer without copying. */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
 /** grpcServiceDefinition builds a grpc-js service definition for a protoc-gen-es v2 service. */
 export function grpcServiceDefinition(service: {
   typeName: string;
@@ -40,9 +45,9 @@ export function grpcServiceDefinition(service: {
       path: methodPath(service, m),
       requestStream: m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming",
       responseStream: m.methodKind === "server_streaming" || m.methodKind === "bidi_streaming",
-      requestSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.input, v)),
+      requestSerialize: (v: MessageShape<DescMessage>) => asBuffer(toBinary(m.input, v)),
       requestDeserialize: (b: Buffer) => fromBinary(m.input, b),
-      responseSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.output, v)),
+      responseSerialize: (v: MessageShape<DescMessage>) => asBuffer(toBinary(m.output, v)),
       responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
       originalName: m.name,
     };
@@ -161,7 +166,7 @@ export class GrpcSender implements Sender {
   push(request: Uint8Array, timeoutMs: number, done: (failure: SendFailure | undefined, ok: SendSuccess | undefined) => void): void {
     this.client.makeUnaryRequest<Uint8Array, SendSuccess>(
       PUSH_PATH,
-      (b) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
+      asBuffer,
       (b) => {
         const r = fromBinary(PushResponseSchema, b);
         return { accepted: r.accepted, duplicate: r.duplicate };
