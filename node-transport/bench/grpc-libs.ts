@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { create, type MessageShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { IngestService, PushRequestSchema, type PushRequest } from "../src/gen/sawmill/v1/ingest_service_pb.js";
@@ -109,7 +109,7 @@ async function child(variant: string, endpoint: string, batches: number): Promis
     const transport = createGrpcTransport({ baseUrl: `http://${endpoint}` });
     const client = createClient(IngestService, transport);
     push = async (i) => {
-      await client.push(toMessage(recs, i) as MessageShape<typeof PushRequestSchema>);
+      await client.push(toMessage(recs, i));
     };
     close = () => {};
   } else {

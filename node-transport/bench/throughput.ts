@@ -100,7 +100,7 @@ async function child(name: string, n: number, endpoint: string): Promise<Result>
     // Wait until every line is in the file (the File transport's own events fire earlier).
     for (;;) {
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      let size = 0;
+      let size: number;
       try {
         size = statSync(file).size;
       } catch {

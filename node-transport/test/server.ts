@@ -178,9 +178,8 @@ export class SawmillServer {
   /** waitCount polls the count until it equals want (or the deadline passes) and returns the last count. */
   async waitCount(query: string, want: number, timeoutMs = 30_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
-    let n = -1;
     for (;;) {
-      n = await this.count(query);
+      const n = await this.count(query);
       if (n === want || Date.now() > deadline) return n;
       await new Promise((r) => setTimeout(r, 100));
     }
