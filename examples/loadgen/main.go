@@ -1,34 +1,40 @@
 // Command loadgen sends the standard "seed-burst" workload
-// (shared/WORKLOAD.md) to a Sawmill server as one source: records of one
-// service at a fixed rate, paced by a token bucket refilled every 10 ms,
-// batched by up to 1000 records or 100 ms, pushed over gRPC. It prints how
-// many records the server acknowledged and how far behind the pacing fell.
+// (shared/WORKLOAD.md) to a Sawmill server as one source, the way a Go
+// service would: through a zap logger whose core is the Sawmill SDK's
+// sawmillzap. Records of one service are logged at a fixed rate, paced by a
+// token bucket refilled every 10 ms; the SDK batches them (up to --batch
+// records or --batch-wait) and pushes them over gRPC. Every 100 ms one
+// record is a marker (message "marker N from SERVICE", attribute
+// marker_seq=N) whose hand-off time is reported, so a harness can measure
+// when it becomes visible.
+//
+// It prints one summary line (records acked by the server, how far behind
+// the pacing fell) and, with --report FILE, writes the same figures and the
+// markers as JSON. Records the SDK could not deliver are counted, never
+// skipped silently: the exit status is 1 when any record was not acked.
 //
 //	go run ./examples/loadgen --target 127.0.0.1:7070 --service demo --rate 10000 --duration 1s
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"sync"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sawmill-dev/sawmill/examples/loadgen/workload"
-	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/sdk"
+	"github.com/sawmill-dev/sawmill/sdk/sawmillzap"
 )
 
 func main() {
@@ -38,6 +44,31 @@ func main() {
 	}
 }
 
+// Marker is one marker record: its sequence number and when it was handed
+// to the logger (unix ns).
+type Marker struct {
+	Seq      int   `json:"seq"`
+	HandedNS int64 `json:"handed_unix_nano"`
+}
+
+// Report is what --report writes.
+type Report struct {
+	Service      string   `json:"service"`
+	SDK          string   `json:"sdk"`
+	Rate         int      `json:"rate"`
+	Sent         int      `json:"sent"`
+	Acked        uint64   `json:"acked"`
+	Failed       uint64   `json:"failed"`
+	Retries      uint64   `json:"retries"`
+	StartNS      int64    `json:"start_unix_nano"`
+	LoggedNS     int64    `json:"logged_unix_nano"` // last log call returned
+	DoneNS       int64    `json:"done_unix_nano"`   // everything acked (Close returned)
+	MaxBehindMS  float64  `json:"max_behind_ms"`
+	BatchRecords int      `json:"batch_records"`
+	BatchWaitMS  float64  `json:"batch_wait_ms"`
+	Markers      []Marker `json:"markers"`
+}
+
 func run() error {
 	target := flag.String("target", "127.0.0.1:7070", "Sawmill gRPC address")
 	service := flag.String("service", "orders", "service name of this source")
@@ -45,115 +76,130 @@ func run() error {
 	duration := flag.Duration("duration", 5*time.Second, "how long to send")
 	batchSize := flag.Int("batch", 1000, "most records per batch")
 	batchWait := flag.Duration("batch-wait", 100*time.Millisecond, "longest a record waits for its batch")
-	inflight := flag.Int("inflight", 8, "batches in flight at once")
+	inflight := flag.Int("inflight", sawmill.DefaultMaxInFlight, "batches in flight at once")
+	markerEvery := flag.Duration("marker-every", 100*time.Millisecond, "interval between marker records")
 	token := flag.String("token", "", "bearer token")
 	seed := flag.Uint64("seed", 1, "seed of the record generator")
+	report := flag.String("report", "", "write the figures and markers as JSON to this file")
+	closeTimeout := flag.Duration("close-timeout", 60*time.Second, "longest wait for the last acknowledgements")
 	flag.Parse()
-	if *rate <= 0 || *duration <= 0 || *batchSize <= 0 || *inflight <= 0 {
-		return errors.New("--rate, --duration, --batch and --inflight must be positive")
+	if *rate <= 0 || *duration <= 0 || *batchSize <= 0 || *inflight <= 0 || *markerEvery <= 0 {
+		return errors.New("--rate, --duration, --batch, --inflight and --marker-every must be positive")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(16<<20)))
-	if err != nil {
-		return fmt.Errorf("connect %s: %w", *target, err)
-	}
-	defer func() { _ = conn.Close() }()
-	client := sawmillv1.NewIngestServiceClient(conn)
-	if *token != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+*token)
-	}
-
-	gen := workload.New(*service, *seed)
-	res := &sawmillv1.Resource{Service: *service, Instance: *service + "-1"}
-	var acked, failed atomic.Int64
-	sem := make(chan struct{}, *inflight)
-	var wg sync.WaitGroup
-	send := func(recs []*sawmillv1.LogRecord) {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := push(ctx, client, res, recs); err != nil {
-				failed.Add(int64(len(recs)))
-				fmt.Fprintln(os.Stderr, "loadgen: push:", err)
+	var sendErrs atomic.Int64
+	client, err := sawmill.New(ctx, sawmill.Config{
+		Endpoint:        *target,
+		Resource:        sawmill.Resource{Service: *service, Instance: *service + "-1"},
+		Token:           *token,
+		MaxBatchRecords: *batchSize,
+		FlushInterval:   *batchWait,
+		MaxInFlight:     *inflight,
+		// The source must never skip records silently: when the buffer is
+		// full the log call waits (and the pacing falls behind, which is
+		// reported); a record still refused is counted as failed.
+		FullPolicy:   sawmill.Block,
+		BlockTimeout: 10 * time.Second,
+		OnError: func(err error) {
+			var se *sawmill.SendError
+			if errors.As(err, &se) {
+				sendErrs.Add(1) // retried by the SDK; counted in Stats().Retries
 				return
 			}
-			acked.Add(int64(len(recs)))
-		}()
+			fmt.Fprintln(os.Stderr, "loadgen: sdk:", err)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("start client for %s: %w", *target, err)
 	}
+	logger := zap.New(sawmillzap.NewCore(client, zapcore.DebugLevel))
 
+	gen := workload.New(*service, *seed)
 	total := int(int64(*rate) * int64(*duration) / int64(time.Second))
+	markers := make([]Marker, 0, int(*duration / *markerEvery)+1)
 	start := time.Now()
 	deadline := start.Add(*duration + 30*time.Second) // bound: never run away
-	var batch []*sawmillv1.LogRecord
-	batchStart := start
+	nextMarker := start
 	sent := 0
 	var maxBehind time.Duration
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for sent < total && ctx.Err() == nil && time.Now().Before(deadline) {
-		<-tick.C
 		now := time.Now()
 		due := min(total, int(float64(*rate)*now.Sub(start).Seconds()))
 		if behind := time.Duration(float64(due-sent) / float64(*rate) * float64(time.Second)); behind > maxBehind {
 			maxBehind = behind
 		}
 		for ; sent < due; sent++ {
-			if len(batch) == 0 {
-				batchStart = now
+			e := gen.Next()
+			if !now.Before(nextMarker) {
+				seq := len(markers)
+				markers = append(markers, Marker{Seq: seq, HandedNS: time.Now().UnixNano()})
+				logger.Info("marker "+strconv.Itoa(seq)+" from "+*service, fields(&e, zap.Int("marker_seq", seq))...)
+				nextMarker = nextMarker.Add(*markerEvery)
+				continue
 			}
-			batch = append(batch, gen.Record(time.Now()))
-			if len(batch) >= *batchSize {
-				send(batch)
-				batch = nil
+			var ce *zapcore.CheckedEntry
+			switch e.Level {
+			case workload.Debug:
+				ce = logger.Check(zapcore.DebugLevel, e.Message)
+			case workload.Info:
+				ce = logger.Check(zapcore.InfoLevel, e.Message)
+			case workload.Warn:
+				ce = logger.Check(zapcore.WarnLevel, e.Message)
+			default:
+				ce = logger.Check(zapcore.ErrorLevel, e.Message)
 			}
+			ce.Write(fields(&e)...)
 		}
-		if len(batch) > 0 && now.Sub(batchStart) >= *batchWait {
-			send(batch)
-			batch = nil
+		if sent < total {
+			<-tick.C
 		}
 	}
-	if len(batch) > 0 {
-		send(batch)
+	logged := time.Now()
+	closeCtx, cancel := context.WithTimeout(context.Background(), *closeTimeout)
+	closeErr := client.Close(closeCtx)
+	cancel()
+	done := time.Now()
+	st := client.Stats()
+	failed := uint64(sent) - min(uint64(sent), st.Acked)
+	elapsed := done.Sub(start)
+	fmt.Printf("service=%s sent=%d acked=%d failed=%d elapsed=%.2fs rate=%.0f/s max_behind=%s retries=%d\n",
+		*service, sent, st.Acked, failed, elapsed.Seconds(), float64(st.Acked)/elapsed.Seconds(), maxBehind.Round(time.Millisecond), st.Retries)
+	if *report != "" {
+		r := Report{Service: *service, SDK: "go", Rate: *rate, Sent: sent, Acked: st.Acked, Failed: failed, Retries: st.Retries,
+			StartNS: start.UnixNano(), LoggedNS: logged.UnixNano(), DoneNS: done.UnixNano(),
+			MaxBehindMS: float64(maxBehind) / 1e6, BatchRecords: *batchSize, BatchWaitMS: float64(*batchWait) / 1e6, Markers: markers}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encode report: %w", err)
+		}
+		if err := os.WriteFile(*report, b, 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	fmt.Printf("service=%s sent=%d acked=%d failed=%d elapsed=%.2fs rate=%.0f/s max_behind=%s\n",
-		*service, sent, acked.Load(), failed.Load(), elapsed.Seconds(), float64(acked.Load())/elapsed.Seconds(), maxBehind.Round(time.Millisecond))
-	if failed.Load() > 0 {
-		return fmt.Errorf("%d records not acknowledged", failed.Load())
+	if closeErr != nil {
+		return fmt.Errorf("close: %w (%d records not acknowledged)", closeErr, failed)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d records not acknowledged (dropped full %d, rejected %d, lost %d)", failed, st.DroppedFull, st.Rejected, st.Lost)
 	}
 	return nil
 }
 
-// push sends one batch, retrying retryable errors with the same batch id.
-func push(ctx context.Context, c sawmillv1.IngestServiceClient, res *sawmillv1.Resource, recs []*sawmillv1.LogRecord) error {
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
-	req := &sawmillv1.PushRequest{Batch: &sawmillv1.LogBatch{BatchId: hex.EncodeToString(id), Resource: res, Records: recs}}
-	backoff := 50 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		_, err := c.Push(ctx, req)
-		if err == nil {
-			return nil
-		}
-		switch status.Code(err) {
-		case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded:
-			if attempt >= 50 {
-				return err
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 2*time.Second)
-		default:
-			return err
-		}
-	}
+// fields returns the entry's seven attributes as zap fields; trace_id and
+// span_id become the record's trace and span ids through the SDK's mapping.
+func fields(e *workload.Entry, extra ...zap.Field) []zap.Field {
+	fs := append(make([]zap.Field, 0, 8),
+		zap.String("trace_id", e.TraceID),
+		zap.String("span_id", e.SpanID),
+		zap.String("http_method", e.HTTPMethod),
+		zap.String("http_path", e.HTTPPath),
+		zap.Int("http_status", e.HTTPStatus),
+		zap.Float64("duration_ms", e.DurationMS),
+		zap.Int("user_id", e.UserID),
+	)
+	return append(fs, extra...)
 }
