@@ -9,6 +9,11 @@
 //   grpc-js-raw     - @grpc/grpc-js sending the transport's own pre-encoded
 //                     bytes (records encoded by RecordBuffer inside the timed
 //                     loop: what SawmillTransport does)
+//   connect-raw     - @connectrpc/connect-node sending the same pre-encoded
+//                     bytes: the request type is swapped for a message
+//                     { bytes batch = 1 }, which is wire-identical to
+//                     PushRequest { LogBatch batch = 1 }, so both libraries
+//                     send byte-identical requests
 // Each variant runs in a fresh child process; rounds alternate the order.
 // Reported: wall-clock logs/s and client CPU microseconds per log.
 //
@@ -16,7 +21,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import { create, createFileRegistry, type DescMessage } from "@bufbuild/protobuf";
+import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { IngestService, PushRequestSchema, type PushRequest } from "../src/gen/sawmill/v1/ingest_service_pb.js";
@@ -94,6 +100,34 @@ interface Result {
   cpuMicrosPerLog: number;
 }
 
+/** RawPushRequest { bytes batch = 1; }: on the wire, the same as PushRequest with an encoded LogBatch. */
+function rawPushRequestSchema(): DescMessage {
+  const registry = createFileRegistry(
+    create(FileDescriptorProtoSchema, {
+      name: "bench/raw.proto",
+      package: "bench.raw",
+      syntax: "proto3",
+      messageType: [
+        {
+          name: "RawPushRequest",
+          field: [{ name: "batch", jsonName: "batch", number: 1, type: FieldDescriptorProto_Type.BYTES, label: FieldDescriptorProto_Label.OPTIONAL }],
+        },
+      ],
+    }),
+    () => undefined,
+  );
+  const m = registry.getMessage("bench.raw.RawPushRequest");
+  if (m === undefined) throw new Error("RawPushRequest not in registry");
+  return m;
+}
+
+/** encodeRaw encodes batch b with the transport's encoder; the LogBatch part is what follows the 1-field header. */
+function encodeRaw(recs: RecordFields[], b: number, resource: Uint8Array): Buffer {
+  const buf = new RecordBuffer();
+  for (let j = b * BATCH; j < (b + 1) * BATCH; j++) buf.append(recs[j]!);
+  return encodePushRequest(newBatchId(), resource, buf.take());
+}
+
 async function child(variant: string, endpoint: string, batches: number): Promise<Result> {
   const recs = fields(batches * BATCH);
   let push: (i: number) => Promise<void>;
@@ -112,15 +146,27 @@ async function child(variant: string, endpoint: string, batches: number): Promis
       await client.push(toMessage(recs, i));
     };
     close = () => {};
+  } else if (variant === "connect-raw") {
+    const raw = rawPushRequestSchema();
+    const rawPush = { ...IngestService.method.push, input: raw };
+    const service = { ...IngestService, methods: [rawPush], method: { push: rawPush } } as unknown as typeof IngestService;
+    const client = createClient(service, createGrpcTransport({ baseUrl: `http://${endpoint}` }));
+    const resource = encodeResource({ service: "bench-grpc", instance: "bench-grpc-1" });
+    push = async (i) => {
+      const bytes = encodeRaw(recs, i, resource);
+      // Strip PushRequest's own header (tag 1 + length): the bytes field re-adds exactly it.
+      let p = 1;
+      while ((bytes[p]! & 0x80) !== 0) p++;
+      await client.push(create(raw, { batch: bytes.subarray(p + 1) }) as never);
+    };
+    close = () => {};
   } else {
     const client = new grpc.Client(endpoint, grpc.credentials.createInsecure());
     const resource = encodeResource({ service: "bench-grpc", instance: "bench-grpc-1" });
     const path = `/${IngestService.typeName}/${IngestService.method.push.name}`;
     push = (i) =>
       new Promise((res, rej) => {
-        const buf = new RecordBuffer();
-        for (let j = i * BATCH; j < (i + 1) * BATCH; j++) buf.append(recs[j]!);
-        const bytes = encodePushRequest(newBatchId(), resource, buf.take());
+        const bytes = encodeRaw(recs, i, resource);
         client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, (err) => (err ? rej(err) : res()));
       });
     close = () => client.close();
@@ -162,7 +208,7 @@ async function main(): Promise<void> {
   const rounds = Number(arg("rounds", "2"));
   const server = await SawmillServer.start();
   if (server instanceof Error) throw server;
-  const variants = ["grpc-js", "connect-node", "grpc-js-raw"];
+  const variants = ["grpc-js", "connect-node", "grpc-js-raw", "connect-raw"];
   const results: Result[] = [];
   try {
     for (let r = 0; r < rounds; r++) {
