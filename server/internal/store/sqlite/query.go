@@ -160,8 +160,12 @@ func mayMatchText(m *store.Matcher, b blockMeta) bool {
 }
 
 // block returns the decoded batches of block id, from the cache if possible.
-// The result is shared: callers must not modify it.
+// The result is shared: callers must not modify it. It checks ctx first, so
+// a long scan stops soon after its caller gives up.
 func (s *Store) block(ctx context.Context, id int64) ([]*sawmillv1.LogBatch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if bs, ok := s.cache.get(id); ok {
 		return bs, nil
 	}
