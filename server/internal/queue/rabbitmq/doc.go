@@ -1,0 +1,51 @@
+// Package rabbitmq is Sawmill's production queue: a pipeline.Queue on a
+// RabbitMQ broker (github.com/rabbitmq/amqp091-go), shared by any number of
+// stateless sawmill replicas.
+//
+// Topology, declared by every replica on every (re)connection:
+//
+//	exchange  <name>               fanout, durable: one message per ingest batch
+//	queue     <queue>              durable quorum queue (or classic v2), bound to
+//	                               the exchange, consumed by every replica's
+//	                               storage writers (competing consumers)
+//	queue     <queue>.dead-letter  durable, same type: undecodable messages
+//	queue     (server-named)       exclusive to one replica, bound to the
+//	                               exchange, feeding its live tail (Observer);
+//	                               bounded (drop-head) so a slow replica cannot
+//	                               fill the broker
+//
+// Guarantees:
+//   - One AMQP message per batch: the protobuf LogBatch, persistent, with the
+//     batch id as message id. Publish returns nil only after the broker
+//     confirmed the message (publisher confirms; quorum queues confirm once
+//     a majority stored it). Many publishes are in flight at once on a few
+//     confirm-mode channels; a confirm is awaited per batch, never one at a
+//     time per channel.
+//   - While the broker is away (connection lost, reconnecting) Publish fails
+//     at once with an error wrapping pipeline.ErrUnavailable, and while the
+//     broker blocks publishers (a memory or disk alarm) with a
+//     *pipeline.FullError: nothing is buffered in memory. A publish whose
+//     confirm is lost with the connection also fails Unavailable; the client
+//     retries the same batch id and the store skips a duplicate.
+//   - Run consumes with manual acknowledgements and a prefetch window
+//     (Options.Prefetch, >= 100 for quorum queues), hands several messages at
+//     once to the Consumer, and acknowledges them only after it returned nil
+//     (after the database commit). A failing Consumer is retried with backoff
+//     while the messages stay unacknowledged; if the replica dies they are
+//     delivered to another one.
+//   - A message that cannot be decoded, or that the Consumer rejects with a
+//     pipeline.Permanent error on its own, is published (confirmed) to the
+//     dead-letter queue with the reason in the header x-sawmill-reason
+//     before it is acknowledged: never dropped silently; DeadLettered counts
+//     them.
+//   - The connection is re-established with exponential backoff and jitter;
+//     the topology is re-declared and consumers resume.
+//   - Every replica's Observer sees every replica's batches (best effort:
+//     a replica's live queue drops its oldest messages beyond
+//     Options.LiveMaxBytes, and what arrives while it is disconnected is lost
+//     for the live view only).
+//
+// Depth reports this replica's publishes awaiting a confirm: what it still
+// owes its clients. What waits in the broker for the store is the broker
+// queue's depth (BrokerDepth), shared by every replica.
+package rabbitmq
