@@ -31,6 +31,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Pprof           bool
 	ShowVersion     bool
+	Production      Production // RabbitMQ and PostgreSQL (production.go)
 }
 
 // Defaults.
@@ -64,6 +65,7 @@ func newFlagSet(c *Config, tokens *stringList) *flag.FlagSet {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop may take to drain the queue into the store")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address (for profiling; keep it off where the HTTP port is public)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
+	c.Production.flags(fs)
 	return fs
 }
 
@@ -192,6 +194,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: want json or console", c.LogFormat))
 	}
+	errs = append(errs, c.Production.validate()...)
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: must be positive", c.ShutdownTimeout))
 	}

@@ -95,3 +95,58 @@ func TestUIToken(t *testing.T) {
 
 	assert.Contains(t, EnvVars(), "SAWMILL_UI_TOKEN")
 }
+
+func TestProductionFlags(t *testing.T) {
+	c, err := Parse(nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.False(t, c.Production.Enabled(), "embedded by default")
+	assert.Equal(t, "quorum", c.Production.AMQPQueueType)
+	assert.Equal(t, 200, c.Production.AMQPPrefetch)
+
+	c, err = Parse([]string{"--amqp-queue-type", "classic", "--amqp-prefetch", "50"}, env(map[string]string{
+		"SAWMILL_AMQP_URL":      "amqp://guest:guest@127.0.0.1:5672/",
+		"SAWMILL_DATABASE_URL":  "postgres://postgres@127.0.0.1:5432/logs",
+		"SAWMILL_TIMESCALEDB":   "off",
+		"SAWMILL_AMQP_PREFETCH": "300", // the flag wins
+	}), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.Production.Enabled())
+	assert.Equal(t, "amqp://guest:guest@127.0.0.1:5672/", c.Production.AMQPURL)
+	assert.Equal(t, "postgres://postgres@127.0.0.1:5432/logs", c.Production.DatabaseURL)
+	assert.Equal(t, "classic", c.Production.AMQPQueueType)
+	assert.Equal(t, 50, c.Production.AMQPPrefetch, "classic queues take any prefetch")
+	assert.Equal(t, "off", c.Production.TimescaleDB)
+
+	c, err = Parse([]string{"--database-url", "host=127.0.0.1 user=postgres dbname=logs"}, env(nil), io.Discard)
+	require.NoError(t, err, "PostgreSQL without a broker, DSN form")
+	assert.Equal(t, "host=127.0.0.1 user=postgres dbname=logs", c.Production.DatabaseURL)
+
+	for _, v := range []string{"SAWMILL_AMQP_URL", "SAWMILL_DATABASE_URL", "SAWMILL_AMQP_QUEUE_TYPE", "SAWMILL_AMQP_PREFETCH", "SAWMILL_AMQP_CONSUMERS", "SAWMILL_TIMESCALEDB", "SAWMILL_DATABASE_MAX_CONNS"} {
+		assert.Contains(t, EnvVars(), v)
+	}
+}
+
+func TestProductionFlagErrors(t *testing.T) {
+	db := "--database-url=postgres://127.0.0.1/logs"
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"broker without store": {args: []string{"--amqp-url", "amqp://127.0.0.1/"}, want: "--amqp-url needs --database-url"},
+		"bad amqp scheme":      {args: []string{db, "--amqp-url", "http://127.0.0.1/"}, want: "--amqp-url: want amqp://"},
+		"bad database url":     {args: []string{"--database-url", "mysql://x/y"}, want: "--database-url: want postgres://"},
+		"queue type":           {args: []string{db, "--amqp-queue-type", "stream"}, want: "--amqp-queue-type"},
+		"quorum prefetch":      {args: []string{db, "--amqp-prefetch", "10"}, want: "quorum queues need at least 100"},
+		"prefetch range":       {args: []string{db, "--amqp-queue-type", "classic", "--amqp-prefetch", "0"}, want: "--amqp-prefetch 0"},
+		"consumers":            {args: []string{db, "--amqp-consumers", "0"}, want: "--amqp-consumers"},
+		"timescaledb":          {args: []string{db, "--timescaledb", "yes"}, want: "--timescaledb"},
+		"conns":                {args: []string{db, "--database-max-conns", "1"}, want: "--database-max-conns"},
+		"write batches":        {args: []string{db, "--store-write-batches", "0"}, want: "--store-write-batches"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(tc.args, env(nil), io.Discard)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
