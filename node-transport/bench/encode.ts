@@ -18,7 +18,7 @@ const now = BigInt(Date.now()) * 1_000_000n;
 const recs: RecordFields[] = makeRecords(n, 5).map((r, k) => {
   w.begin();
   for (const [key, v] of Object.entries(r.meta)) if (key !== "trace_id" && key !== "span_id") w.field(key, v);
-  return { ...newRecordFields(), timeUnixNano: now + BigInt(k), observedTimeUnixNano: now + BigInt(k), severityNumber: 9, severityText: r.level, body: r.message, attributesJson: w.end(), traceId: Buffer.from(String(r.meta.trace_id), "hex"), spanId: Buffer.from(String(r.meta.span_id), "hex") };
+  return { ...newRecordFields(), timeUnixNano: now + BigInt(k), observedTimeUnixNano: now + BigInt(k), severityNumber: 9, severityText: r.level, body: r.message, attributesJson: w.end(), traceId: String(r.meta.trace_id), spanId: String(r.meta.span_id) };
 });
 
 function schemaEncode(): number {
@@ -28,7 +28,7 @@ function schemaEncode(): number {
     const records = [];
     for (let k = b; k < Math.min(n, b + 1000); k++) {
       const r = recs[k]!;
-      records.push(create(LogRecordSchema, { timeUnixNano: r.timeUnixNano, observedTimeUnixNano: r.observedTimeUnixNano, severityNumber: r.severityNumber, severityText: r.severityText, body: r.body, attributesJson: Buffer.from(r.attributesJson), traceId: r.traceId, spanId: r.spanId }));
+      records.push(create(LogRecordSchema, { timeUnixNano: r.timeUnixNano, observedTimeUnixNano: r.observedTimeUnixNano, severityNumber: r.severityNumber, severityText: r.severityText, body: r.body, attributesJson: Buffer.from(r.attributesJson), traceId: Buffer.from(r.traceId, "hex"), spanId: Buffer.from(r.spanId, "hex") }));
     }
     bytes += toBinary(PushRequestSchema, create(PushRequestSchema, { batch: create(LogBatchSchema, { batchId: "x".repeat(32), resource, records }) })).length;
   }

@@ -58,8 +58,8 @@ function fields(n: number): RecordFields[] {
       severityText: r.level,
       body: r.message,
       attributesJson: w.end(),
-      traceId: Buffer.from(r.meta.trace_id as string, "hex"),
-      spanId: Buffer.from(r.meta.span_id as string, "hex"),
+      traceId: r.meta.trace_id as string,
+      spanId: r.meta.span_id as string,
     };
   });
 }
@@ -76,8 +76,8 @@ function toMessage(recs: RecordFields[], b: number): PushRequest {
         severityText: r.severityText,
         body: r.body,
         attributesJson: Buffer.from(r.attributesJson),
-        traceId: r.traceId,
-        spanId: r.spanId,
+        traceId: Buffer.from(r.traceId, "hex"),
+        spanId: Buffer.from(r.spanId, "hex"),
       }),
     );
     return create(PushRequestSchema, { batch: create(LogBatchSchema, { batchId: newBatchId(), resource: resourceMsg, records }) });

@@ -21,7 +21,7 @@ import { JsonWriter, TRUNCATED, errorType, truncateString, type JsonLimits } fro
 import type { RecordFields } from "./wire.js";
 import { SeverityMapper } from "./severity.js";
 import { Clock } from "./clock.js";
-import { HexIds, activeSpan } from "./otel.js";
+import { activeSpan, validHexId } from "./otel.js";
 
 const LEVEL = Symbol.for("level");
 const SPLAT = Symbol.for("splat");
@@ -177,7 +177,6 @@ export class InfoMapper {
   private readonly writer: JsonWriter;
   private readonly limits: JsonLimits;
   private readonly clock = new Clock();
-  private readonly ids = new HexIds();
   private readonly otel: boolean;
 
   constructor(opts: MapperOptions) {
@@ -225,18 +224,17 @@ export class InfoMapper {
     let useTraceFields = false;
     const traceHex = info.trace_id ?? info.traceId;
     const spanHex = info.span_id ?? info.spanId;
-    out.traceId = undefined;
-    out.spanId = undefined;
-    if (traceHex !== undefined) {
-      out.traceId = this.ids.trace(traceHex);
-      out.spanId = out.traceId !== undefined ? this.ids.span(spanHex) : undefined;
-      useTraceFields = out.traceId !== undefined;
-    }
-    if (out.traceId === undefined && this.otel) {
+    out.traceId = "";
+    out.spanId = "";
+    if (validHexId(traceHex, 16)) {
+      out.traceId = traceHex;
+      out.spanId = validHexId(spanHex, 8) ? spanHex : "";
+      useTraceFields = true;
+    } else if (this.otel) {
       const sc = activeSpan();
-      if (sc !== undefined) {
-        out.traceId = this.ids.trace(sc.traceId);
-        out.spanId = out.traceId !== undefined ? this.ids.span(sc.spanId) : undefined;
+      if (sc !== undefined && validHexId(sc.traceId, 16)) {
+        out.traceId = sc.traceId;
+        out.spanId = validHexId(sc.spanId, 8) ? sc.spanId : "";
       }
     }
 

@@ -41,8 +41,6 @@ export function otelLoaded(): boolean | undefined {
 
 const ZERO_TRACE = "00000000000000000000000000000000";
 const ZERO_SPAN = "0000000000000000";
-const HEX32 = /^[0-9a-fA-F]{32}$/;
-const HEX16 = /^[0-9a-fA-F]{16}$/;
 
 /** activeSpan returns the active span's ids as hex, or undefined. Never throws. */
 export function activeSpan(): { traceId: string; spanId: string } | undefined {
@@ -56,30 +54,15 @@ export function activeSpan(): { traceId: string; spanId: string } | undefined {
   }
 }
 
-/** HexIds converts hex ids to bytes, remembering the last conversion (records of one span repeat it). */
-export class HexIds {
-  private lastTraceHex = "";
-  private lastTrace: Uint8Array | undefined;
-  private lastSpanHex = "";
-  private lastSpan: Uint8Array | undefined;
+const scratch = Buffer.allocUnsafe(16);
 
-  /** trace returns 16 bytes for a 32-digit hex id, else undefined. */
-  trace(hex: unknown): Uint8Array | undefined {
-    if (typeof hex !== "string") return undefined;
-    if (hex === this.lastTraceHex) return this.lastTrace;
-    if (!HEX32.test(hex) || hex === ZERO_TRACE) return undefined;
-    this.lastTraceHex = hex;
-    this.lastTrace = Buffer.from(hex, "hex");
-    return this.lastTrace;
-  }
-
-  /** span returns 8 bytes for a 16-digit hex id, else undefined. */
-  span(hex: unknown): Uint8Array | undefined {
-    if (typeof hex !== "string") return undefined;
-    if (hex === this.lastSpanHex) return this.lastSpan;
-    if (!HEX16.test(hex) || hex === ZERO_SPAN) return undefined;
-    this.lastSpanHex = hex;
-    this.lastSpan = Buffer.from(hex, "hex");
-    return this.lastSpan;
-  }
+/**
+ * validHexId reports whether v is an id of n bytes as 2n hex digits, not all
+ * zero (W3C trace context: all-zero ids are invalid). It allocates nothing.
+ */
+export function validHexId(v: unknown, n: 8 | 16): v is string {
+  if (typeof v !== "string" || v.length !== 2 * n) return false;
+  if (v === (n === 16 ? ZERO_TRACE : ZERO_SPAN)) return false;
+  // Buffer's hex decoder stops at the first non-hex pair.
+  return scratch.write(v, 0, n, "hex") === n;
 }

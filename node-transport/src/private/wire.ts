@@ -18,10 +18,10 @@ export interface RecordFields {
   body: string;
   /** JSON object text, or "" for no attributes. */
   attributesJson: string;
-  /** 16 bytes or undefined. */
-  traceId: Uint8Array | undefined;
-  /** 8 bytes or undefined. */
-  spanId: Uint8Array | undefined;
+  /** 32 hex digits (16 bytes), or "" for none; validated by the caller. */
+  traceId: string;
+  /** 16 hex digits (8 bytes), or "" for none; validated by the caller. */
+  spanId: string;
   logger: string;
   errorType: string;
   errorMessage: string;
@@ -37,8 +37,8 @@ export function newRecordFields(): RecordFields {
     severityText: "",
     body: "",
     attributesJson: "",
-    traceId: undefined,
-    spanId: undefined,
+    traceId: "",
+    spanId: "",
     logger: "",
     errorType: "",
     errorMessage: "",
@@ -166,17 +166,15 @@ export class RecordBuffer {
     pos = this.putString(pos, TAG_SEVERITY_TEXT, r.severityText);
     pos = this.putString(pos, TAG_BODY, r.body);
     pos = this.putString(pos, TAG_ATTRS, r.attributesJson);
-    if (r.traceId !== undefined && r.traceId.length > 0) {
+    if (r.traceId.length === 32) {
       buf[pos++] = TAG_TRACE;
-      buf[pos++] = r.traceId.length;
-      buf.set(r.traceId, pos);
-      pos += r.traceId.length;
+      buf[pos++] = 16;
+      pos += buf.write(r.traceId, pos, 16, "hex");
     }
-    if (r.spanId !== undefined && r.spanId.length > 0) {
+    if (r.spanId.length === 16) {
       buf[pos++] = TAG_SPAN;
-      buf[pos++] = r.spanId.length;
-      buf.set(r.spanId, pos);
-      pos += r.spanId.length;
+      buf[pos++] = 8;
+      pos += buf.write(r.spanId, pos, 8, "hex");
     }
     pos = this.putString(pos, TAG_LOGGER, r.logger);
     if (r.errorType !== "" || r.errorMessage !== "" || r.errorStack !== "") {
