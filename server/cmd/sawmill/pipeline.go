@@ -5,19 +5,38 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/sawmill-dev/sawmill/server/internal/queue/diskq"
+	"github.com/sawmill-dev/sawmill/server/internal/queue/direct"
+	"github.com/sawmill-dev/sawmill/server/internal/queue/rabbitmq"
+	"github.com/sawmill-dev/sawmill/server/internal/store/postgres"
 	"github.com/sawmill-dev/sawmill/server/internal/store/sqlite"
 )
 
 // openPipeline opens the queue and the store the configuration asks for and
 // sets s.queue, s.store and s.mode. The live hub (s.hub) must see every
 // durable batch: pass it as the queue's Observer.
+//
+// The modes (see docs/production.md):
+//
+//	no --database-url            embedded: diskq + SQLite
+//	--database-url               PostgreSQL without a broker: direct queue
+//	--amqp-url + --database-url  production: RabbitMQ + PostgreSQL replicas
 func (s *server) openPipeline(ctx context.Context) error {
-	return s.openEmbedded(ctx)
+	p := s.cfg.Production
+	switch {
+	case p.AMQPURL != "" && p.DatabaseURL != "":
+		return s.openProduction(ctx)
+	case p.DatabaseURL != "":
+		return s.openDirect(ctx)
+	default:
+		return s.openEmbedded(ctx)
+	}
 }
 
 // openEmbedded opens the embedded queue and store under the data directory.
@@ -55,4 +74,123 @@ func (s *server) openEmbedded(ctx context.Context) error {
 	s.reg.MustRegister(qDepth, qBytes, dead)
 	s.log.Info("embedded mode", zap.String("data_dir", dir), zap.String("queue", "diskq"), zap.String("store", "sqlite"))
 	return nil
+}
+
+// openPostgres opens the PostgreSQL store and starts its maintenance (the
+// text index built behind ingest), stopped by the closers.
+func (s *server) openPostgres(ctx context.Context) (*postgres.Store, error) {
+	p := s.cfg.Production
+	st, err := postgres.Open(ctx, p.DatabaseURL, postgres.Options{
+		TimescaleDB: p.TimescaleDB,
+		Retention:   s.cfg.Retention,
+		MaxConns:    int32(p.DatabaseConns),
+		Logger:      s.log.Named("postgres"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	mctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			if _, err := st.Maintain(mctx, time.Now()); err != nil && mctx.Err() == nil {
+				s.log.Warn("postgres maintenance", zap.Error(err))
+			}
+			select {
+			case <-mctx.Done():
+				return
+			case <-time.After(5 * time.Minute):
+			}
+		}
+	}()
+	s.closer = append(s.closer, func() {
+		cancel()
+		wg.Wait()
+		if err := st.Close(); err != nil {
+			s.log.Error("close store", zap.Error(err))
+		}
+	})
+	return st, nil
+}
+
+// openDirect is PostgreSQL without a broker: an ingest ack means committed.
+func (s *server) openDirect(ctx context.Context) error {
+	st, err := s.openPostgres(ctx)
+	if err != nil {
+		return err
+	}
+	q := direct.New(direct.Options{Observer: s.hub, MaxBatches: s.cfg.Production.StoreWriteBatch})
+	s.queue = q
+	s.mode = "postgres"
+	s.registerDepth(q.Depth, "Batches waiting for a database transaction.", "Bytes waiting for a database transaction.")
+	s.log.Info("postgres mode (no broker)", zap.String("store", "postgres"), zap.String("layout", string(st.Mode())))
+	return nil
+}
+
+// openProduction is RabbitMQ + PostgreSQL: stateless replicas.
+func (s *server) openProduction(ctx context.Context) error {
+	st, err := s.openPostgres(ctx)
+	if err != nil {
+		return err
+	}
+	p := s.cfg.Production
+	name := p.ReplicaName
+	if name == "" {
+		host, _ := os.Hostname()
+		name = fmt.Sprintf("sawmill@%s/%d", host, os.Getpid())
+	}
+	q, err := rabbitmq.New(ctx, rabbitmq.Options{
+		URL:         p.AMQPURL,
+		Exchange:    p.AMQPExchange,
+		Queue:       p.AMQPQueue,
+		QueueType:   p.AMQPQueueType,
+		Prefetch:    p.AMQPPrefetch,
+		Consumers:   p.AMQPConsumers,
+		MaxDelivery: p.StoreWriteBatch,
+		Observer:    s.hub,
+		Name:        name,
+		Logger:      s.log.Named("rabbitmq"),
+	})
+	if err != nil {
+		return err
+	}
+	s.queue = q
+	s.mode = "production"
+	s.registerDepth(q.Depth, "Batches published by this replica awaiting the broker's confirm.", "Bytes published by this replica awaiting the broker's confirm.")
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	s.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sawmill_queue_dead_lettered_total", Help: "Messages sent to the dead-letter queue (undecodable, or refused by the store), with the reason in their x-sawmill-reason header."},
+			func() float64 { return float64(q.DeadLettered()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sawmill_amqp_reconnects_total", Help: "Times the broker connection was re-established."},
+			func() float64 { return float64(q.Reconnects()) }),
+		gauge("sawmill_amqp_connected", "1 while the broker connection is up.", func() float64 {
+			if q.Connected() {
+				return 1
+			}
+			return 0
+		}),
+		gauge("sawmill_amqp_queue_messages", "Ready messages (batches) in the broker's storage queue, all replicas; -1 while unknown.",
+			func() float64 { return float64(q.BrokerDepth()) }),
+		gauge("sawmill_amqp_held_deliveries", "Deliveries this replica's storage consumers hold unacknowledged.",
+			func() float64 { return float64(q.Held()) }),
+	)
+	s.log.Info("production mode", zap.String("queue", "rabbitmq"), zap.String("queue_type", p.AMQPQueueType),
+		zap.Int("prefetch", p.AMQPPrefetch), zap.Int("consumers", p.AMQPConsumers), zap.String("store", "postgres"),
+		zap.String("layout", string(st.Mode())), zap.String("replica", name))
+	return nil
+}
+
+// registerDepth exports a queue's depth.
+func (s *server) registerDepth(depth func() (int64, int64), batchesHelp, bytesHelp string) {
+	s.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sawmill_queue_batches", Help: batchesHelp},
+			func() float64 { b, _ := depth(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sawmill_queue_bytes", Help: bytesHelp},
+			func() float64 { _, b := depth(); return float64(b) }),
+	)
 }

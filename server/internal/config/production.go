@@ -55,7 +55,7 @@ func (p Production) validate() []error {
 	}
 	if p.AMQPURL != "" {
 		if u, err := url.Parse(p.AMQPURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-			errs = append(errs, errors.New("--amqp-url: want amqp://user:pass@host:port/vhost or amqps://..."))
+			errs = append(errs, errors.New("--amqp-url: want amqp://user:pass@host:port/vhost (or amqps://)"))
 		}
 	}
 	if p.DatabaseURL != "" {
