@@ -190,7 +190,7 @@ func wordHash(w string) uint64 { return (fnv(fnvOffset^wordSeed, []byte(w)) ^ 0x
 
 func attrHash(k, v []byte) uint64 {
 	h := fnv(fnvOffset^attrSeed, k)
-	h = (h ^ 0) * fnvPrime // separator: no key/value split collides with another
+	h *= fnvPrime // an FNV step over a 0 byte (h ^ 0 == h): the separator, so no key/value split collides with another
 	return fnv(h, v) * mix
 }
 
