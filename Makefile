@@ -59,3 +59,20 @@ lint: tools
 
 clean:
 	rm -rf $(BIN) sawmill-data
+
+# The seed-burst benchmark (BENCHMARKS.md): 3 sources x 100,000 logs/s for
+# 5 s against a fresh sawmill built from this tree; prints the table and
+# writes JSON under bench-out/. BENCH_FLAGS adds driver flags, e.g.
+# BENCH_FLAGS="--sdk node" or "--knee" or "--profile bench-out/prof".
+BENCH_FLAGS ?=
+
+bench:
+	mkdir -p bench-out
+	go run ./examples/bench --mode embedded --out bench-out/embedded-$$(date -u +%Y%m%dT%H%M%SZ).json $(BENCH_FLAGS)
+
+# Needs RabbitMQ on 127.0.0.1:5672 (guest/guest, rabbitmqctl on PATH) and
+# PostgreSQL on 127.0.0.1:5432 (user postgres, psql on PATH); the run adds
+# its own vhost and database and removes them afterwards.
+bench-production:
+	mkdir -p bench-out
+	go run ./examples/bench --mode production --out bench-out/production-$$(date -u +%Y%m%dT%H%M%SZ).json $(BENCH_FLAGS)
