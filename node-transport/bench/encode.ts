@@ -41,7 +41,7 @@ function handEncode(): number {
   const buf = new RecordBuffer();
   for (let b = 0; b < n; b += 1000) {
     for (let k = b; k < Math.min(n, b + 1000); k++) buf.append(recs[k]!);
-    bytes += encodePushRequest("x".repeat(32), resource, buf.take()).length;
+    bytes += buf.seal("x".repeat(32), resource).length;
   }
   return bytes;
 }

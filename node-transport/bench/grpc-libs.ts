@@ -30,7 +30,7 @@ import { LogBatchSchema, LogRecordSchema, ResourceSchema, type LogRecord } from 
 import { grpcServiceDefinition } from "../src/private/grpc.js";
 import { JsonWriter } from "../src/private/json.js";
 import { newBatchId } from "../src/private/pipeline.js";
-import { RecordBuffer, encodePushRequest, encodeResource, newRecordFields, type RecordFields } from "../src/private/wire.js";
+import { RecordBuffer, encodeResource, newRecordFields, type RecordFields } from "../src/private/wire.js";
 import { SawmillServer } from "../test/server.js";
 import { makeRecords } from "./workload.js";
 
@@ -125,7 +125,7 @@ function rawPushRequestSchema(): DescMessage {
 function encodeRaw(recs: RecordFields[], b: number, resource: Uint8Array): Buffer {
   const buf = new RecordBuffer();
   for (let j = b * BATCH; j < (b + 1) * BATCH; j++) buf.append(recs[j]!);
-  return encodePushRequest(newBatchId(), resource, buf.take());
+  return buf.seal(newBatchId(), resource);
 }
 
 async function child(variant: string, endpoint: string, batches: number): Promise<Result> {

@@ -229,10 +229,12 @@ export class SawmillTransport extends TransportStream {
   /** log maps, encodes and buffers one record; it never throws and calls next at once. */
   override log(info: Record<string | symbol, unknown>, next?: () => void): boolean {
     try {
-      const levels = (this as unknown as { levels?: Record<string, number> }).levels;
-      this.mapper.severity.setLevels(levels);
-      this.mapper.map(info, this.record);
-      this.pipeline.append(this.record);
+      if (!this.pipeline.dropIfFull()) {
+        const levels = (this as unknown as { levels?: Record<string, number> }).levels;
+        this.mapper.severity.setLevels(levels);
+        this.mapper.map(info, this.record);
+        this.pipeline.append(this.record);
+      }
     } catch (e) {
       this.droppedInvalid++;
       this.problem({

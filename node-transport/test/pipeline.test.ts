@@ -168,3 +168,24 @@ test("backoff grows exponentially with jitter and is capped", () => {
     }
   }
 });
+
+test("dropIfFull drops before mapping only when nothing could be kept", async () => {
+  const s = new FakeSender();
+  s.fallback = "hang";
+  const p = new Pipeline(options({ maxBufferBytes: 64 * 1024, maxBatchBytes: 64 * 1024, batchSize: 10 }), s, () => {});
+  assert.equal(p.dropIfFull(), false);
+  const body = "q".repeat(1000);
+  while (p.append(rec(0, body))) {
+    // fill up
+  }
+  const dropped = p.stats.droppedFull;
+  // Smaller records may still fit; once even the smallest cannot, dropIfFull says so.
+  while (p.append(rec(0, ""))) {
+    // fill the rest
+  }
+  assert.equal(p.dropIfFull(), true);
+  assert.ok(p.stats.droppedFull > dropped);
+  await p.close(0);
+  assert.equal(p.dropIfFull(), true, "closed");
+  assert.ok(p.stats.droppedClosed > 0);
+});

@@ -61,3 +61,18 @@ test("truncate rolls back the last append", () => {
   const req = fromBinary(PushRequestSchema, encodePushRequest("id", new Uint8Array(), buf.take()));
   assert.deepEqual(req.batch!.records.map((r) => r.body), ["keep"]);
 });
+
+test("seal frames the records as a PushRequest and empties the buffer", () => {
+  const buf = new RecordBuffer();
+  buf.append(rec({ body: "a" }));
+  buf.append(rec({ body: "b" }));
+  const resource = encodeResource({ service: "svc" });
+  const req = fromBinary(PushRequestSchema, buf.seal("batch-1", resource));
+  assert.equal(req.batch?.batchId, "batch-1");
+  assert.equal(req.batch?.resource?.service, "svc");
+  assert.deepEqual(req.batch?.records.map((r) => r.body), ["a", "b"]);
+  assert.equal(buf.count, 0);
+  assert.equal(buf.length, 0);
+  buf.append(rec({ body: "c" }));
+  assert.deepEqual(fromBinary(PushRequestSchema, buf.seal("batch-2", resource)).batch?.records.map((r) => r.body), ["c"]);
+});

@@ -49,12 +49,17 @@ export const DEFAULT_LIMITS: JsonLimits = {
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this matches
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+// eslint-disable-next-line no-control-regex -- control characters need escaping
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
 /**
  * quote returns s as a JSON string literal the server stores: NUL and
  * unpaired surrogates become U+FFFD. JSON.stringify escapes both as \uXXXX,
  * so the slower path runs only when the literal holds a \u escape.
  */
 export function quote(s: string): string {
+  // Most strings need no escaping at all: skip JSON.stringify's copy.
+  if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
   const q = JSON.stringify(s);
   if (q.indexOf("\\u") === -1) return q;
   return JSON.stringify(s.replace(UNSTORABLE, "\ufffd"));

@@ -25,7 +25,7 @@
 //     alive through its own timer).
 
 import { randomBytes } from "node:crypto";
-import { RecordBuffer, encodePushRequest, pushRequestOverhead, type RecordFields } from "./wire.js";
+import { RecordBuffer, pushRequestOverhead, type RecordFields } from "./wire.js";
 
 /** gRPC status codes the pipeline tells apart. */
 export const Code = {
@@ -127,6 +127,9 @@ interface Waiter {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** No encoded record is smaller (tag, length, severity, observed time). */
+const MIN_RECORD_BYTES = 16;
+
 const RETRYABLE = new Set<number>([Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED, Code.DEADLINE_EXCEEDED]);
 
 /** newBatchId returns a random 16-byte id as 32 hex digits. */
@@ -186,6 +189,24 @@ export class Pipeline {
   /** isClosed reports whether close() was called. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * dropIfFull drops (and counts) a record before it is even mapped when it
+   * could not be kept anyway: after close(), or with drop-newest while the
+   * buffer is full. Logging stays cheap while the server is away.
+   */
+  dropIfFull(): boolean {
+    if (this.closed) {
+      this.stats.droppedClosed++;
+      return true;
+    }
+    if (this.opts.onFull === "drop-newest" && this.bytes + MIN_RECORD_BYTES > this.opts.maxBufferBytes) {
+      this.stats.droppedFull++;
+      this.problem("BUFFER_FULL", `buffer full (${this.bytes} of ${this.opts.maxBufferBytes} bytes): dropping logs (drop-newest)`, this.stats.droppedFull);
+      return true;
+    }
+    return false;
   }
 
   /** append encodes one record into the open batch; false when it was dropped. */
@@ -249,7 +270,7 @@ export class Pipeline {
     const count = this.open.count;
     const recordBytes = this.open.length;
     const id = newBatchId();
-    const bytes = encodePushRequest(id, this.opts.resource, this.open.take());
+    const bytes = this.open.seal(id, this.opts.resource);
     this.bytes += bytes.length - recordBytes;
     this.queue.push({ id, bytes, count, firstSeq: this.openFirstSeq, attempts: 0 });
     this.pump();

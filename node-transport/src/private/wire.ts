@@ -99,7 +99,7 @@ function putVarint(buf: Uint8Array, pos: number, n: number): number {
 /**
  * RecordBuffer accumulates encoded LogBatch.records entries (tag 3 + length
  * + LogRecord) in one growing buffer. Not safe for concurrent use (there is
- * none in Node); a buffer is reused after take().
+ * none in Node); a buffer is reused after seal() or take().
  */
 export class RecordBuffer {
   private buf: Buffer;
@@ -219,6 +219,17 @@ export class RecordBuffer {
     const n = Buffer.byteLength(s, "utf8");
     pos = putVarint(buf, pos, n);
     return pos + buf.write(s, pos, "utf8");
+  }
+
+  /**
+   * seal frames the records written as a sawmill.v1.PushRequest (one copy,
+   * into an exactly sized buffer) and empties the buffer for reuse.
+   */
+  seal(batchId: string, resource: Uint8Array): Buffer {
+    const out = encodePushRequest(batchId, resource, this.buf.subarray(0, this.length));
+    this.length = 0;
+    this.count = 0;
+    return out;
   }
 
   /** take returns a copy of the records written and empties the buffer. */
