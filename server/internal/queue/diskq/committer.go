@@ -19,7 +19,8 @@ const (
 
 // publishReq is one Publish waiting for the committer.
 type publishReq struct {
-	frame []byte
+	frame []byte // recycled (putFrame) once written; n keeps its length
+	n     int64
 	batch *sawmillv1.LogBatch
 	done  chan error // capacity 1
 
@@ -66,12 +67,12 @@ func (q *Queue) commitLoop() {
 // bounds.
 func (c *committer) collect(first *publishReq) []*publishReq {
 	g := append(c.group[:0], first)
-	size := len(first.frame)
+	size := int(first.n)
 	for size < maxGroupBytes && len(g) < maxGroupReqs {
 		select {
 		case r := <-c.q.reqs:
 			g = append(g, r)
-			size += len(r.frame)
+			size += int(r.n)
 		default:
 			return g
 		}
@@ -91,6 +92,10 @@ func (c *committer) commit(group []*publishReq) {
 	q.mu.Unlock()
 
 	err := c.write(group)
+	for _, r := range group {
+		putFrame(r.frame) // copied into the write buffer (or failed): no longer needed
+		r.frame = nil
+	}
 	if err != nil {
 		q.log.Error("diskq: group commit failed; starting a new segment", zap.Int("batches", len(group)), zap.Error(err))
 		err = fmt.Errorf("diskq: commit %d batches: %w: %w", len(group), pipeline.ErrUnavailable, err)
@@ -101,7 +106,7 @@ func (c *committer) commit(group []*publishReq) {
 	q.mu.Lock()
 	committed := 0
 	for _, r := range group {
-		n := int64(len(r.frame))
+		n := r.n
 		q.reservedBytes -= n
 		if err != nil {
 			r.err = err

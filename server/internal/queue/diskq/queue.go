@@ -246,15 +246,18 @@ func (q *Queue) Publish(ctx context.Context, b *sawmillv1.LogBatch) error {
 	q.mu.Lock()
 	if q.closing {
 		q.mu.Unlock()
+		putFrame(frame)
 		return ErrClosed
 	}
 	if n > q.opts.MaxBytes {
 		q.mu.Unlock()
+		putFrame(frame)
 		return fmt.Errorf("diskq: publish batch %q: %d bytes exceed the queue bound of %d bytes", b.GetBatchId(), n, q.opts.MaxBytes)
 	}
 	if q.unackedBytes+q.reservedBytes+n > q.opts.MaxBytes {
 		d := q.retryAfterLocked(q.unackedBytes + q.reservedBytes + n - q.opts.MaxBytes)
 		q.mu.Unlock()
+		putFrame(frame)
 		return &pipeline.FullError{RetryAfter: d}
 	}
 	q.reservedBytes += n
@@ -262,13 +265,14 @@ func (q *Queue) Publish(ctx context.Context, b *sawmillv1.LogBatch) error {
 	q.mu.Unlock()
 	defer q.inflight.Done()
 
-	r := &publishReq{frame: frame, batch: b, done: make(chan error, 1)}
+	r := &publishReq{frame: frame, n: n, batch: b, done: make(chan error, 1)}
 	select {
 	case q.reqs <- r:
 	case <-ctx.Done():
 		q.mu.Lock()
 		q.reservedBytes -= n
 		q.mu.Unlock()
+		putFrame(frame) // never handed to the committer
 		return ctx.Err()
 	}
 	select {
