@@ -30,6 +30,7 @@ export interface Attrs {
   "data-testid"?: string;
   "data-id"?: string;
   "data-level"?: string;
+  "data-time"?: string;
   tabindex?: string;
   onclick?: (e: MouseEvent) => void;
   oninput?: (e: Event) => void;

@@ -30,11 +30,11 @@ export function logRow(e: Entry, opts: { fullDate?: boolean; current?: boolean }
   const body = e.body.length > 2000 ? e.body.slice(0, 2000) + "…" : e.body;
   return h(
     "a",
-    { class: `row lvlrow-${e.level}${opts.current ? " current" : ""}`, href: `/logs/${encodeURIComponent(e.id)}`, "data-id": e.id, "data-testid": "log-row", title: dateTime(e.time) },
+    { class: `row lvlrow-${e.level}${opts.current ? " current" : ""}`, href: `/logs/${encodeURIComponent(e.id)}`, "data-id": e.id, "data-time": e.time, "data-testid": "log-row", title: dateTime(e.time) },
     h("span", { class: "t" }, opts.fullDate ? dateTime(e.time) : clock(e.time)),
     levelBadge(e.level),
     h("span", { class: "svc" }, e.service),
-    h("span", { class: "msg" }, body, e.error?.message ? h("span", { class: "err" }, `  ${e.error.message}`) : null),
+    h("span", { class: "msg" }, h("span", { class: "body" }, body), e.error?.message ? h("span", { class: "err" }, `  ${e.error.message}`) : null),
     h("span", { class: "attrs" }, attrSummary(e.attributes)),
   );
 }

@@ -127,7 +127,7 @@ export function overview(ctx: Ctx): View {
         }),
       );
     }
-    if (now - servicesAt >= 5000) {
+    if (now - servicesAt >= 2000) {
       jobs.push(
         get<{ services: Service[] }>("/api/v1/services", undefined, abort.signal).then((s) => {
           services = s.services;

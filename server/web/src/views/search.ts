@@ -69,7 +69,7 @@ export function search(ctx: Ctx): View {
   const hist = new TimeChart({
     height: 140,
     bars: true,
-    yFormat: (v) => num(v),
+    yFormat: (v) => (Number.isInteger(v) ? num(v) : ""),
     testid: "search-histogram",
     onSelect: (a, b) => {
       run({ ...q, from: new Date(a * 1000).toISOString(), to: new Date(b * 1000).toISOString(), cursor: "" }, true);
@@ -155,6 +155,7 @@ export function search(ctx: Ctx): View {
     renderRangeControls();
     errEl.hidden = true;
     results.classList.add("loading");
+    results.dataset.state = "loading";
     const base = queryParams(q, false);
     const pageP = new URLSearchParams(base);
     pageP.set("limit", String(q.limit));
@@ -170,8 +171,10 @@ export function search(ctx: Ctx): View {
       if (signal.aborted) return;
       replace(results, page.logs.length === 0 ? h("div", { class: "empty-rows" }, "No logs match.") : page.logs.map((e) => logRow(e, { fullDate: true })));
       renderPager(page);
+      results.dataset.state = "loaded";
     } catch (e) {
       if (isAbort(e)) return;
+      results.dataset.state = "error";
       errEl.hidden = false;
       text(errEl, errorText(e));
       replace(results);

@@ -119,6 +119,7 @@ export function tail(ctx: Ctx): View {
   }
 
   function onBatch(d: TailEvent): void {
+    d.logs.sort(byTime);
     const n = d.logs.length;
     received += n;
     skipped += d.skipped;
@@ -203,4 +204,11 @@ export function tail(ctx: Ctx): View {
       if (frame) cancelAnimationFrame(frame);
     },
   };
+}
+
+/** byTime orders entries oldest first (unix nanos as decimal strings). */
+function byTime(a: Entry, b: Entry): number {
+  const x = a.time_unix_nano,
+    y = b.time_unix_nano;
+  return x.length - y.length || (x < y ? -1 : x > y ? 1 : 0);
 }

@@ -1,0 +1,61 @@
+// --ui-token protects the dashboard's data: the query API answers 401
+// without it, the page asks for it, and the ingest tokens keep working.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launchBrowser, newPage, Pusher, screenshot, startServer, waitForCount } from "./harness.mjs";
+
+const UI = "ui-secret-1";
+const INGEST = "ingest-secret-2";
+let server, browser;
+
+before(async () => {
+  [server, browser] = await Promise.all([startServer({ args: ["--token", INGEST], env: { SAWMILL_UI_TOKEN: UI } }), launchBrowser()]);
+  const p = await Pusher.start(server.grpcAddr, INGEST);
+  await p.push([{ service: "secure", level: "warn", body: "behind the token" }]);
+  await p.close();
+  await waitForCount(server, "", 1, { token: UI });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test("the query API needs the UI token or an ingest token", async () => {
+  for (const [tok, code] of [["", 401], ["wrong", 401], [UI, 200], [INGEST, 200]]) {
+    const r = await fetch(`${server.http}/api/v1/logs`, { headers: tok ? { Authorization: `Bearer ${tok}` } : {} });
+    assert.equal(r.status, code, `token ${JSON.stringify(tok)}`);
+  }
+  const sse = await fetch(`${server.http}/api/v1/tail?access_token=${UI}`);
+  assert.equal(sse.status, 200);
+  assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
+  await sse.body?.cancel();
+});
+
+test("the dashboard asks for the token, then shows the logs", async () => {
+  const { page, context, events } = await newPage(browser);
+  await page.goto(`${server.http}/search?service=secure`);
+  await page.waitForURL(/\/login\?next=/);
+  await screenshot(page, "login");
+  await page.fill("[data-testid=login-token]", "wrong");
+  await page.click("[data-testid=login-submit]");
+  await page.waitForSelector("[data-testid=login-error]:text('not accepted')");
+  await page.fill("[data-testid=login-token]", UI);
+  await page.click("[data-testid=login-submit]");
+  await page.waitForURL(/\/search\?service=secure/);
+  await page.waitForSelector("[data-testid=search-rows] .body:text('behind the token')");
+  // The live tail authenticates its EventSource with the stored token.
+  await page.goto(`${server.http}/tail?service=secure`);
+  await page.waitForSelector('[data-testid=tail-state]:text("live")');
+  const p = await Pusher.start(server.grpcAddr, INGEST);
+  await p.push([{ service: "secure", level: "info", body: "streamed with a token" }]);
+  await p.close();
+  await page.waitForSelector("[data-testid=tail-rows] .body:text('streamed with a token')", { timeout: 3000 });
+  // Signing out forgets it.
+  await page.click("text=Sign out");
+  await page.goto(`${server.http}/`);
+  await page.waitForURL(/\/login/);
+  assert.deepEqual(events.errors, []);
+  await context.close();
+});
