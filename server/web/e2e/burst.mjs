@@ -18,6 +18,7 @@ try {
   console.log(`
 burst: ${r.services} x ${rate}/s for ${duration}: ${r.ingested} records ingested in ${r.ingestSeconds.toFixed(1)} s (loadgen exit codes ${r.loadgenExit.join(",")})
 dashboard tail lag behind the records' times: p50 ${r.tailLagMs.p50} ms, p95 ${r.tailLagMs.p95} ms, max ${r.tailLagMs.max} ms (${r.tailLagMs.n} samples)
+the server's live feed alone (SSE arrival, no rendering): p50 ${r.feedLagMs.p50} ms, p95 ${r.feedLagMs.p95} ms, max ${r.feedLagMs.max} ms
 click-to-update: p50 ${r.clickToUpdateMs.p50} ms, p95 ${r.clickToUpdateMs.p95} ms, max ${r.clickToUpdateMs.max} ms
 animation-frame gaps: p50 ${r.frameGapMs.p50} ms, p95 ${r.frameGapMs.p95} ms, max ${r.frameGapMs.max} ms
 store lag (ingested - stored): p50 ${r.storeLagRecords.p50}, max ${r.storeLagRecords.max} records; store caught up ${r.storeCaughtUpMsAfterIngest} ms after ingest ended

@@ -44,6 +44,16 @@ export async function measureBurst(server, browser, { services = ["orders", "pay
     requestAnimationFrame(loop);
     // The tail's newest row against the clock, while not paused: how far
     // the page is behind the records' own times.
+    // A second stream, read without rendering: how far the server's live
+    // feed itself is behind, so the page's own share of the lag shows.
+    w.__feedLags = [];
+    w.__feed = new EventSource("/api/v1/tail?rate=1000");
+    w.__feed.addEventListener("logs", (ev) => {
+      const d = JSON.parse(ev.data);
+      let newest = 0;
+      for (const e of d.logs) newest = Math.max(newest, Date.parse(e.time));
+      if (newest > 0) w.__feedLags.push(Date.now() - newest);
+    });
     w.__lags = [];
     w.__lagTimer = setInterval(() => {
       if (document.querySelector("[data-testid=pause]")?.textContent !== "Pause") return;
@@ -93,7 +103,11 @@ export async function measureBurst(server, browser, { services = ["orders", "pay
   }
   const ingestDone = Date.now();
   // Ingest is over: stop sampling the lag (an idle tail only ages).
-  await tail.page.evaluate(() => clearInterval(/** @type {any} */ (window).__lagTimer));
+  await tail.page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    clearInterval(w.__lagTimer);
+    w.__feed.close();
+  });
   const codes = (await Promise.all(exits)).map(([code]) => code);
   // Time until every ingested record is stored (searchable).
   let caughtUp = NaN;
@@ -107,11 +121,11 @@ export async function measureBurst(server, browser, { services = ["orders", "pay
   }
   await sleep(1500); // let the overview show the end of the burst
   await screenshot(overview.page, `${shots}-overview-after`);
-  const { gaps, lags } = await tail.page.evaluate(() => {
+  const { gaps, lags, feedLags } = await tail.page.evaluate(() => {
     const w = /** @type {any} */ (window);
     w.__stopGaps = true;
     clearInterval(w.__lagTimer);
-    return { gaps: /** @type {number[]} */ (w.__gaps).slice(1), lags: /** @type {number[]} */ (w.__lags) };
+    return { gaps: /** @type {number[]} */ (w.__gaps).slice(1), lags: /** @type {number[]} */ (w.__lags), feedLags: /** @type {number[]} */ (w.__feedLags) };
   });
   const after = await api(server, "/api/v1/status");
   const rows = await tail.page.locator("[data-testid=tail-rows] [data-testid=log-row]").count();
@@ -124,6 +138,7 @@ export async function measureBurst(server, browser, { services = ["orders", "pay
     ingested: after.ingested_records - before.ingested_records,
     ingestSeconds: (ingestDone - started) / 1000,
     tailLagMs: summary(lags),
+    feedLagMs: summary(feedLags),
     clickToUpdateMs: summary(clicks),
     frameGapMs: summary(gaps),
     storeLagRecords: summary(storeLag),
