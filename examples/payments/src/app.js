@@ -87,7 +87,7 @@ export function createApp(logger) {
     const plog = log.child({ order_id: orderId, amount_cents: amount, currency });
     if (req.headers["x-fault"] === "db") {
       const err = new LedgerUnavailableError(`insert payment for order ${orderId}: ledger unavailable`, {
-        cause: new Error("connect ECONNREFUSED 10.0.0.7:5432"),
+        cause: new Error("connect ECONNREFUSED ledger-db:5432"),
       });
       plog.error("capture payment", { error: err });
       return send(res, 500, { error: "could not record the payment" });
