@@ -44,7 +44,9 @@ var (
 // it for --help and --version.
 func sawmillServer(t testing.TB) serverInfo {
 	t.Helper()
-	serverOnce.Do(func() { server, serverErr = buildServer(repoRoot(t), parseDockerfile(t, filepath.Join(repoRoot(t), "server", "Dockerfile"))) })
+	serverOnce.Do(func() {
+		server, serverErr = buildServer(repoRoot(t), parseDockerfile(t, filepath.Join(repoRoot(t), "server", "Dockerfile")))
+	})
 	require.NoError(t, serverErr)
 	return server
 }
