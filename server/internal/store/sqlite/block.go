@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strings"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
 
@@ -13,8 +15,16 @@ import (
 	"github.com/sawmill-dev/sawmill/server/internal/store"
 )
 
-// A block's data is zstd(frames), each frame a uvarint length followed by
-// one marshaled LogBatch. All batches of a block belong to one service.
+// A block's data is s2Magic followed by S2(frames) (the S2 block format of
+// klauspost/compress), each frame a uvarint length followed by one marshaled
+// LogBatch. All batches of a block belong to one service. Blocks written
+// before S2 are zstd(frames) and still read: a zstd frame starts with its
+// own magic number, which never equals s2Magic.
+//
+// S2 rather than zstd: in the seed burst (examples/bench) zstd at its fastest
+// level was ~22% of sawmill's CPU; S2 compresses the same blocks ~2.5x
+// faster (and decodes faster) at a ratio of ~2.4 instead of ~4.2.
+var s2Magic = []byte{'s', 'w', '2', 1}
 
 // levels indexes the per-level counters of a block: trace, debug, info,
 // warn, error, fatal.
@@ -48,26 +58,39 @@ type batchRef struct {
 	n     int
 }
 
+// codec encodes and decodes blocks. build is called by one writer at a
+// time; decode is safe for concurrent use.
 type codec struct {
-	enc *zstd.Encoder
-	dec *zstd.Decoder
+	dec *zstd.Decoder // blocks written before S2
+	out []byte        // build's S2 output, reused
 }
 
 func newCodec() (*codec, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
-	if err != nil {
-		return nil, fmt.Errorf("zstd encoder: %w", err)
-	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 	if err != nil {
 		return nil, fmt.Errorf("zstd decoder: %w", err)
 	}
-	return &codec{enc: enc, dec: dec}, nil
+	return &codec{dec: dec}, nil
 }
 
 func (c *codec) close() {
-	_ = c.enc.Close()
 	c.dec.Close()
+}
+
+// compress returns s2Magic + S2(raw) in a new slice of its exact size.
+func (c *codec) compress(raw []byte) []byte {
+	need := s2.MaxEncodedLen(len(raw))
+	if cap(c.out) < need {
+		c.out = make([]byte, need)
+	}
+	enc := s2.Encode(c.out[:need], raw)
+	data := make([]byte, len(s2Magic)+len(enc))
+	copy(data, s2Magic)
+	copy(data[len(s2Magic):], enc)
+	if cap(c.out) > 16<<20 {
+		c.out = nil // do not pin a huge buffer
+	}
+	return data
 }
 
 // build encodes the batches of one service into a block.
@@ -81,9 +104,9 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 		b.records += int64(len(batch.GetRecords()))
 	}
 	b.bloom = newBloom(int(b.records))
-	opts := proto.MarshalOptions{}
+	opts := proto.MarshalOptions{UseCachedSize: true}
 	for _, batch := range bs {
-		size := opts.Size(batch)
+		size := opts.Size(batch) // cached in batch: MarshalAppend reuses it
 		raw = binary.AppendUvarint(raw, uint64(size))
 		var err error
 		raw, err = opts.MarshalAppend(raw, batch)
@@ -103,14 +126,20 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 			jsonattr.EachBytes(r.GetAttributesJson(), b.bloom.addAttr)
 		}
 	}
-	b.data = c.enc.EncodeAll(raw, make([]byte, 0, len(raw)/3))
+	b.data = c.compress(raw)
 	b.dataSize = len(b.data)
 	return b, raw, nil
 }
 
 // decode returns the batches of a block's data.
 func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
-	raw, err := c.dec.DecodeAll(data, nil)
+	var raw []byte
+	var err error
+	if bytes.HasPrefix(data, s2Magic) {
+		raw, err = s2.Decode(nil, data[len(s2Magic):])
+	} else {
+		raw, err = c.dec.DecodeAll(data, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decompress block: %w", err)
 	}

@@ -5,7 +5,7 @@
 // caps SQLite at ~100k rows/s with one index and ~16k/s with FTS5 on this
 // class of machine, below the 300k logs/s Sawmill must absorb. So, as columnar
 // log stores do, records are written as blocks: each write turns the batches
-// of one service into one row holding the records zstd-compressed, plus small
+// of one service into one row holding the records S2-compressed, plus small
 // metadata that lets queries skip blocks without opening them — the service,
 // the time range, per-level counts, the highest severity and a bloom filter of
 // the lower-cased message trigrams. Per-second counts per service and level
