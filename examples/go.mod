@@ -2,14 +2,16 @@ module github.com/sawmill-dev/sawmill/examples
 
 go 1.26.0
 
-require github.com/sawmill-dev/sawmill/proto v0.0.0 // indirect
+require github.com/sawmill-dev/sawmill/proto v0.0.0
 
 replace github.com/sawmill-dev/sawmill/proto => ../proto
 
 require (
 	github.com/sawmill-dev/sawmill/sdk v0.0.0
 	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
+	go.yaml.in/yaml/v3 v3.0.5
 	google.golang.org/grpc v1.85.0
 )
 
@@ -18,7 +20,6 @@ require (
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
