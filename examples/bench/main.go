@@ -44,6 +44,9 @@ type Output struct {
 	SDK        string    `json:"sdk"`
 	Runs       []*Result `json:"runs"`
 	Knee       *int      `json:"knee_rate_per_source,omitempty"`
+	// NodeFloor is winston's own ceiling (Stream transport into a no-op
+	// sink) at the same rate, one process, run after the Node runs.
+	NodeFloor *SourceResult `json:"node_floor,omitempty"`
 	KneeReason string    `json:"knee_reason,omitempty"`
 }
 
@@ -60,6 +63,7 @@ func mainErr() error {
 	profile := flag.String("profile", "", "directory: save sawmill's CPU profile of the burst and its allocation profile")
 	distinct := flag.Bool("distinct", true, "count distinct record ids (pages through every stored record)")
 	drain := flag.Duration("drain-limit", 120*time.Second, "longest wait for everything acked to be stored")
+	sawmillBin := flag.String("sawmill-bin", "", "use this sawmill binary instead of building ./server/cmd/sawmill (A/B comparisons)")
 	keep := flag.Bool("keep", false, "keep the work directory (data, logs, source reports)")
 	var serverArgs multiFlag
 	var serverEnv multiFlag
@@ -96,6 +100,9 @@ func mainErr() error {
 	bins, err := build(ctx, root, work, *sdk, os.Stderr)
 	if err != nil {
 		return err
+	}
+	if *sawmillBin != "" {
+		bins.Sawmill = *sawmillBin
 	}
 	if *profile != "" {
 		if err := os.MkdirAll(*profile, 0o755); err != nil {
@@ -158,6 +165,22 @@ func mainErr() error {
 			fmt.Printf("; every step held (at most %d steps)\n", steps)
 		}
 	}
+	if *sdk == "node" {
+		floor, err := runNodeFloor(ctx, o, *rate, filepath.Join(work, "floor.json"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "node floor:", err)
+		} else {
+			output.NodeFloor = floor
+			best := 0.0
+			for _, r := range output.Runs {
+				for _, s := range r.PerSource {
+					best = max(best, s.AchievedRate)
+				}
+			}
+			fmt.Printf("winston floor (Stream transport into a no-op sink, 1 process, offered %d logs/s): %.0f logs/s, event-loop delay p99 %.1f ms; best Node source through winston-sawmill %.0f logs/s = %.0f%% of the floor\n",
+				*rate, floor.AchievedRate, deref(floor.LoopDelayP99MS), best, 100*best/max(1, floor.AchievedRate))
+		}
+	}
 	if *out != "" {
 		b, err := json.MarshalIndent(output, "", "  ")
 		if err != nil {
@@ -172,6 +195,36 @@ func mainErr() error {
 		return fmt.Errorf("stored %d of %d sent: nothing may be lost or duplicated", last.Stored, last.Sent)
 	}
 	return nil
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// runNodeFloor runs one Node source into winston's Stream transport with a
+// no-op sink: what winston itself can do on this machine.
+func runNodeFloor(ctx context.Context, o Options, rate int, report string) (*SourceResult, error) {
+	c := exec.CommandContext(ctx, "node", o.Bins.NodeMain, "--sink", "floor", "--service", "floor", "--rate", fmt.Sprint(rate),
+		"--duration", o.Duration.String(), "--report", report)
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, out)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
+	}
+	var r SourceResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode report: %w", err)
+	}
+	if d := r.DoneNS - r.StartNS; d > 0 {
+		r.AchievedRate = float64(r.Acked) / (float64(d) / 1e9)
+	}
+	return &r, nil
 }
 
 type multiFlag []string
