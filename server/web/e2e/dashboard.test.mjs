@@ -72,7 +72,7 @@ async function rowBodies(page, container) {
 }
 
 describe("live tail", () => {
-  test("logs pushed through the Go SDK appear in the live tail within 2 s", async () => {
+  test("logs pushed through the Go SDK appear in the live tail within 2 s", async (t) => {
     const { page, context, events } = await newPage(browser);
     await page.goto(`${server.http}/tail`);
     await page.waitForSelector('[data-testid=tail-state]:text("live")');
@@ -83,7 +83,7 @@ describe("live tail", () => {
     const acked = Date.now();
     await page.waitForFunction((m) => [...document.querySelectorAll("[data-testid=tail-rows] .body")].filter((e) => e.textContent?.includes(m)).length === 3, marker, { timeout: 2000, polling: "raf" });
     const shown = Date.now();
-    console.log(`# tail: push->shown ${shown - t0} ms (ack->shown ${shown - acked} ms)`);
+    t.diagnostic(`tail: push->shown ${shown - t0} ms (ack->shown ${shown - acked} ms)`);
     assert.ok(shown - t0 < 2000, `shown after ${shown - t0} ms`);
     const bodies = await rowBodies(page, "tail-rows");
     assert.deepEqual(bodies.filter((b) => b.includes(marker)), [`${marker} #2`, `${marker} #1`, `${marker} #0`], "newest first");
@@ -376,10 +376,10 @@ describe("overview and recent", () => {
 describe("under load", () => {
   // A bounded variant of the standard workload keeps CI fast; the full
   // burst (3 x 100,000 logs/s for 5 s) is `npm run burst`.
-  test("the page stays responsive while a burst is ingested", { timeout: 240_000 }, async () => {
+  test("the page stays responsive while a burst is ingested", { timeout: 240_000 }, async (t) => {
     const rate = Number(process.env.SAWMILL_E2E_BURST_RATE ?? 20000);
     const r = await measureBurst(server, browser, { rate, duration: process.env.SAWMILL_E2E_BURST_DURATION ?? "3s", shots: "ci-burst" });
-    console.log(`# burst: ${JSON.stringify(r)}`);
+    t.diagnostic(`burst: ${JSON.stringify(r)}`);
     assert.deepEqual(r.loadgenExit, [0, 0, 0], r.loadgen.join("\n"));
     assert.deepEqual(r.pageErrors, []);
     assert.ok(r.skippedByServer > 0, "the server sampled the tail and the page said how many it skipped");

@@ -4,10 +4,17 @@ module github.com/sawmill-dev/sawmill/server/web/e2e/pusher
 
 go 1.26.0
 
-require github.com/sawmill-dev/sawmill/sdk v0.0.0
+require (
+	github.com/sawmill-dev/sawmill/sdk v0.0.0
+	go.uber.org/zap v1.28.0
+)
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/sawmill-dev/sawmill/proto v0.0.0 // indirect
+	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect

@@ -1,8 +1,9 @@
-// Command pusher sends log records through the Go SDK for the dashboard's
+// Command pusher sends log records the way a Go service does — through a
+// zap logger whose core is the SDK's sawmillzap — for the dashboard's
 // end-to-end tests. It reads one JSON record per line on stdin; an empty
-// line (or the end of input) flushes every client and, once the server has
-// acknowledged everything, prints "acked <n>" on stdout. One SDK client is
-// kept per service.
+// line (or the end of input) syncs every logger and, once the server has
+// acknowledged everything, prints "acked <n>" on stdout. One SDK client and
+// logger are kept per service.
 //
 //	{"service":"orders","level":"error","body":"...","attrs":{"k":"v"},
 //	 "trace_id":"32 hex","span_id":"16 hex","error":{"type":"","message":"","stack":""},
@@ -15,7 +16,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,7 +26,11 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
 	sawmill "github.com/sawmill-dev/sawmill/sdk"
+	"github.com/sawmill-dev/sawmill/sdk/sawmillzap"
 )
 
 type input struct {
@@ -46,9 +50,9 @@ type input struct {
 	} `json:"error"`
 }
 
-var severities = map[string]sawmill.Severity{
-	"trace": sawmill.SeverityTrace, "debug": sawmill.SeverityDebug, "info": sawmill.SeverityInfo,
-	"warn": sawmill.SeverityWarn, "error": sawmill.SeverityError, "fatal": sawmill.SeverityFatal,
+var levels = map[string]zapcore.Level{
+	"trace": zapcore.DebugLevel, "debug": zapcore.DebugLevel, "info": zapcore.InfoLevel,
+	"warn": zapcore.WarnLevel, "error": zapcore.ErrorLevel,
 }
 
 func main() {
@@ -61,6 +65,7 @@ func main() {
 type pusher struct {
 	target, token string
 	clients       map[string]*sawmill.Client
+	loggers       map[string]*zap.Logger
 	errs          chan error
 	sent          int
 }
@@ -69,7 +74,7 @@ func run(in io.Reader, out io.Writer) error {
 	target := flag.String("target", "127.0.0.1:7070", "Sawmill gRPC address")
 	token := flag.String("token", "", "bearer token")
 	flag.Parse()
-	p := &pusher{target: *target, token: *token, clients: map[string]*sawmill.Client{}, errs: make(chan error, 16)}
+	p := &pusher{target: *target, token: *token, clients: map[string]*sawmill.Client{}, loggers: map[string]*zap.Logger{}, errs: make(chan error, 16)}
 	defer p.close()
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 8<<20)
@@ -97,9 +102,9 @@ func run(in io.Reader, out io.Writer) error {
 	return nil
 }
 
-func (p *pusher) client(service, instance string) (*sawmill.Client, error) {
-	if c, ok := p.clients[service]; ok {
-		return c, nil
+func (p *pusher) logger(service, instance string) (*zap.Logger, error) {
+	if l, ok := p.loggers[service]; ok {
+		return l, nil
 	}
 	c, err := sawmill.New(context.Background(), sawmill.Config{
 		Endpoint:      p.target,
@@ -122,7 +127,9 @@ func (p *pusher) client(service, instance string) (*sawmill.Client, error) {
 		return nil, fmt.Errorf("sdk client for %q: %w", service, err)
 	}
 	p.clients[service] = c
-	return c, nil
+	l := zap.New(sawmillzap.NewCore(c, zapcore.DebugLevel))
+	p.loggers[service] = l
+	return l, nil
 }
 
 func (p *pusher) log(line []byte) error {
@@ -138,66 +145,88 @@ func (p *pusher) log(line []byte) error {
 	if in.Instance == "" {
 		in.Instance = in.Service + "-1"
 	}
-	c, err := p.client(in.Service, in.Instance)
+	l, err := p.logger(in.Service, in.Instance)
 	if err != nil {
 		return err
 	}
-	sev, ok := severities[strings.ToLower(in.Level)]
-	if !ok {
-		sev = sawmill.SeverityInfo
+	if in.Logger != "" {
+		l = l.Named(in.Logger)
 	}
-	r := &sawmill.Record{Time: time.Now(), Severity: sev, SeverityText: in.Level, Body: in.Body, Logger: in.Logger,
-		Error: sawmill.ErrorInfo{Type: in.Error.Type, Message: in.Error.Message, Stack: in.Error.Stack}}
+	lvl, ok := levels[strings.ToLower(in.Level)]
+	if !ok {
+		lvl = zapcore.InfoLevel
+	}
+	ce := l.Check(lvl, in.Body)
+	if ce == nil {
+		return fmt.Errorf("level %q is not enabled", in.Level)
+	}
 	if in.Time != "" {
-		if r.Time, err = time.Parse(time.RFC3339Nano, in.Time); err != nil {
+		if ce.Time, err = time.Parse(time.RFC3339Nano, in.Time); err != nil {
 			return fmt.Errorf("record time %q: %w", in.Time, err)
 		}
 	}
+	keys := make([]string, 0, len(in.Attrs))
+	for k := range in.Attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fields := make([]zap.Field, 0, len(keys)+3)
+	for _, k := range keys {
+		fields = append(fields, zap.Any(k, numbers(in.Attrs[k])))
+	}
+	// sawmillzap turns these string fields into the record's trace and span ids.
 	if in.TraceID != "" {
-		if err := hexInto(r.TraceID[:], in.TraceID); err != nil {
-			return fmt.Errorf("trace_id: %w", err)
-		}
+		fields = append(fields, zap.String("trace_id", in.TraceID))
 	}
 	if in.SpanID != "" {
-		if err := hexInto(r.SpanID[:], in.SpanID); err != nil {
-			return fmt.Errorf("span_id: %w", err)
-		}
+		fields = append(fields, zap.String("span_id", in.SpanID))
 	}
-	if len(in.Attrs) > 0 {
-		var a sawmill.Attrs
-		keys := make([]string, 0, len(in.Attrs))
-		for k := range in.Attrs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			a.Key(k)
-			a.Any(in.Attrs[k])
-		}
-		r.Attrs = &a
+	if in.Error.Message != "" {
+		// zap.Error fills the record's error; the entry's stack becomes its stack.
+		fields = append(fields, zap.Error(&pushedError{msg: in.Error.Message}))
+		ce.Stack = in.Error.Stack
 	}
-	if err := c.Log(r); err != nil {
-		return fmt.Errorf("log: %w", err)
-	}
+	ce.Write(fields...)
 	p.sent++
 	return nil
 }
 
-func hexInto(dst []byte, s string) error {
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(dst) {
-		return fmt.Errorf("want %d hex bytes, got %q", len(dst), s)
+// pushedError is an error as a service would log it. The record's error
+// type is its Go type as sawmillzap reports it (%T), so the input's
+// error.type is not used.
+type pushedError struct{ msg string }
+
+func (e *pushedError) Error() string { return e.msg }
+
+// numbers turns JSON numbers into int64 (when integral) or float64, so
+// attributes keep their JSON types, recursively.
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64() // a valid JSON number
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
 	}
-	copy(dst, b)
-	return nil
+	return v
 }
 
 // flush waits until every record logged so far is acknowledged.
 func (p *pusher) flush(out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for name, c := range p.clients {
-		if err := c.Flush(ctx); err != nil {
+	for name, l := range p.loggers {
+		_ = l.Sync() // sawmillzap's Sync flushes with its own timeout; Flush below reports errors
+		if err := p.clients[name].Flush(ctx); err != nil {
 			return fmt.Errorf("flush %s: %w", name, err)
 		}
 	}
