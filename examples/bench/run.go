@@ -252,7 +252,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	t0 := time.Now() // before any source starts
 	bg.Add(1)
-	go func() { defer bg.Done(); pollMarkers(runCtx, base, services, t0, 100*time.Millisecond, seen.query) }()
+	go func() { defer bg.Done(); pollMarkers(runCtx, base, services, t0, 100*time.Millisecond, seen.tail, seen.query) }()
 
 	// Profiles during the burst.
 	if o.ProfileDir != "" {
@@ -577,10 +577,12 @@ type markerKey struct {
 	seq     int
 }
 
-// seenSet records when each marker was first seen.
+// seenSet records when each marker was first seen, and the marker record's
+// own time (unix ns) when known.
 type seenSet struct {
-	mu sync.Mutex
-	at map[markerKey]time.Time
+	mu     sync.Mutex
+	at     map[markerKey]time.Time
+	stamps map[markerKey]int64
 }
 
 func (s *seenSet) add(k markerKey, t time.Time) {
@@ -589,6 +591,19 @@ func (s *seenSet) add(k markerKey, t time.Time) {
 	if _, ok := s.at[k]; !ok {
 		s.at[k] = t
 	}
+}
+
+func (s *seenSet) setStamp(k markerKey, ns int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stamps[k] = ns
+}
+
+func (s *seenSet) stamp(k markerKey) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns, ok := s.stamps[k]
+	return ns, ok
 }
 
 func (s *seenSet) get(k markerKey) (time.Time, bool) {
@@ -607,11 +622,13 @@ func (s *seenSet) len() int {
 type markerSeen struct{ tail, query *seenSet }
 
 func newMarkerSeen() markerSeen {
-	return markerSeen{tail: &seenSet{at: map[markerKey]time.Time{}}, query: &seenSet{at: map[markerKey]time.Time{}}}
+	return markerSeen{tail: &seenSet{at: map[markerKey]time.Time{}, stamps: map[markerKey]int64{}},
+		query: &seenSet{at: map[markerKey]time.Time{}, stamps: map[markerKey]int64{}}}
 }
 
 type entryJSON struct {
 	Service    string `json:"service"`
+	TimeNS     string `json:"time_unix_nano"`
 	Attributes struct {
 		MarkerSeq *int `json:"marker_seq"`
 	} `json:"attributes"`
@@ -645,7 +662,11 @@ func followTail(ctx context.Context, base string, seen *seenSet, ready chan<- st
 			}
 			for _, e := range ev.Logs {
 				if e.Attributes.MarkerSeq != nil {
-					seen.add(markerKey{e.Service, *e.Attributes.MarkerSeq}, now)
+					k := markerKey{e.Service, *e.Attributes.MarkerSeq}
+					seen.add(k, now)
+					if ns, err := strconv.ParseInt(e.TimeNS, 10, 64); err == nil {
+						seen.setStamp(k, ns)
+					}
 				}
 			}
 		}
@@ -654,11 +675,12 @@ func followTail(ctx context.Context, base string, seen *seenSet, ready chan<- st
 }
 
 // pollMarkers searches for each service's next marker every 50 ms and
-// records when a search first returns it. Marker N is logged no earlier than
-// N marker intervals after its source started, which was after t0: the search
-// starts there (from=), as a person's search narrows by time, so it does not
-// re-read every older block of the burst on each poll.
-func pollMarkers(ctx context.Context, base string, services []string, t0 time.Time, every time.Duration, seen *seenSet) {
+// records when a search first returns it. The search is narrowed by time, as
+// a person's search for one record would be, so that polling 20 times a
+// second does not itself load the store: once the live tail has shown the
+// marker, to its exact time; before that, to [due, due+5s], since marker N
+// is logged no earlier than N intervals after its source started (after t0).
+func pollMarkers(ctx context.Context, base string, services []string, t0 time.Time, every time.Duration, tail, seen *seenSet) {
 	next := make([]int, len(services))
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
@@ -673,13 +695,18 @@ func pollMarkers(ctx context.Context, base string, services []string, t0 time.Ti
 				var page struct {
 					Logs []entryJSON `json:"logs"`
 				}
+				k := markerKey{svc, next[i]}
 				from := t0.Add(time.Duration(next[i])*every - 10*time.Millisecond).UnixNano()
+				to := from + int64(5*time.Second)
+				if ns, ok := tail.stamp(k); ok {
+					from, to = ns, ns+1
+				}
 				u := base + "/api/v1/logs?limit=1&service=" + url.QueryEscape(svc) + "&attr=marker_seq:" + strconv.Itoa(next[i]) +
-					"&from=" + strconv.FormatInt(from, 10)
+					"&from=" + strconv.FormatInt(from, 10) + "&to=" + strconv.FormatInt(to, 10)
 				if err := getJSON(ctx, u, &page); err != nil || len(page.Logs) == 0 {
 					break
 				}
-				seen.add(markerKey{svc, next[i]}, time.Now())
+				seen.add(k, time.Now())
 				next[i]++
 			}
 		}
