@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,11 +89,14 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	s.ingest = ingest.New(s.queue, ingest.Options{Logger: log.Named("ingest"), Registerer: s.reg})
 
 	tokens := auth.New(cfg.Tokens)
+	// Queries (gRPC QueryService and the HTTP API) also take the dashboard's
+	// token (--ui-token); ingest takes only the ingest tokens.
+	queryTokens := auth.New(append(slices.Clone(cfg.Tokens), cfg.UIToken))
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(16<<20),
 		grpc.MaxSendMsgSize(16<<20),
-		grpc.ChainUnaryInterceptor(tokens.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(tokens.StreamInterceptor),
+		grpc.ChainUnaryInterceptor(byService(queryTokens, tokens).unary),
+		grpc.ChainStreamInterceptor(byService(queryTokens, tokens).stream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	sawmillv1.RegisterIngestServiceServer(s.grpc, s.ingest)
@@ -102,8 +106,7 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	apiMux := http.NewServeMux()
 	api.Register(apiMux)
 	mux := http.NewServeMux()
-	// The query API takes the dashboard's token (--ui-token) and the ingest tokens.
-	mux.Handle("/api/", auth.New(append(slices.Clone(cfg.Tokens), cfg.UIToken)).Middleware(apiMux))
+	mux.Handle("/api/", queryTokens.Middleware(apiMux))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -133,6 +136,29 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	mux.Handle("/", ui) // the dashboard: its assets and, for every other path, the app
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	return s, nil
+}
+
+// tokenRouter checks QueryService calls against the query tokens and every
+// other call against the ingest tokens.
+type tokenRouter struct{ query, other *auth.Tokens }
+
+func byService(query, other *auth.Tokens) tokenRouter { return tokenRouter{query, other} }
+
+var queryMethodPrefix = "/" + sawmillv1.QueryService_ServiceDesc.ServiceName + "/"
+
+func (t tokenRouter) pick(method string) *auth.Tokens {
+	if strings.HasPrefix(method, queryMethodPrefix) {
+		return t.query
+	}
+	return t.other
+}
+
+func (t tokenRouter) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	return t.pick(info.FullMethod).UnaryInterceptor(ctx, req, info, h)
+}
+
+func (t tokenRouter) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return t.pick(info.FullMethod).StreamInterceptor(srv, ss, info, h)
 }
 
 func (s *server) statusNow() query.Status {

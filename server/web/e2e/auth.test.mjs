@@ -2,6 +2,7 @@
 // without it, the page asks for it, and the ingest tokens keep working.
 
 import assert from "node:assert/strict";
+import http2 from "node:http2";
 import { after, before, test } from "node:test";
 import { launchBrowser, newPage, Pusher, screenshot, startServer, waitForCount } from "./harness.mjs";
 
@@ -31,6 +32,42 @@ test("the query API needs the UI token or an ingest token", async () => {
   assert.equal(sse.status, 200);
   assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
   await sse.body?.cancel();
+});
+
+/** grpcStatus makes a unary gRPC call with an empty request and returns its grpc-status. */
+async function grpcStatus(addr, method, token) {
+  const client = http2.connect(`http://${addr}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = client.request({
+        ":method": "POST",
+        ":path": method,
+        "content-type": "application/grpc",
+        te: "trailers",
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      });
+      let status = "";
+      req.on("response", (h) => (status = String(h["grpc-status"] ?? status)));
+      req.on("trailers", (h) => (status = String(h["grpc-status"] ?? status)));
+      req.on("end", () => resolve(Number(status)));
+      req.on("error", reject);
+      req.resume();
+      req.end(Buffer.from([0, 0, 0, 0, 0])); // an empty message
+    });
+  } finally {
+    client.close();
+  }
+}
+
+test("gRPC: QueryService takes the UI token, ingest does not", async () => {
+  const UNAUTHENTICATED = 16;
+  const list = "/sawmill.v1.QueryService/ListServices";
+  assert.equal(await grpcStatus(server.grpcAddr, list, ""), UNAUTHENTICATED);
+  assert.equal(await grpcStatus(server.grpcAddr, list, UI), 0);
+  assert.equal(await grpcStatus(server.grpcAddr, list, INGEST), 0);
+  const push = "/sawmill.v1.IngestService/Push";
+  assert.equal(await grpcStatus(server.grpcAddr, push, UI), UNAUTHENTICATED, "the UI token cannot ingest");
+  assert.notEqual(await grpcStatus(server.grpcAddr, push, INGEST), UNAUTHENTICATED, "the ingest token passes auth (the empty batch is then invalid)");
 });
 
 test("the dashboard asks for the token, then shows the logs", async () => {
