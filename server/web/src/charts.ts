@@ -86,7 +86,7 @@ export class TimeChart {
         legend: { show: true, live: true },
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [
-          { stroke: axisStroke, grid: { stroke: gridStroke }, ticks: { stroke: gridStroke } },
+          { stroke: axisStroke, grid: { stroke: gridStroke }, ticks: { stroke: gridStroke }, space: 80 },
           { stroke: axisStroke, grid: { stroke: gridStroke }, ticks: { stroke: gridStroke }, size: 60, values: (_u, vals) => vals.map((v) => yFormat(v)) },
         ],
         series: [{ label: "time" }, ...sdefs],

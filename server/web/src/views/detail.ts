@@ -70,8 +70,16 @@ function copyButton(label: string, value: () => string): HTMLElement {
         text(b, "copied");
         setTimeout(() => { text(b, label); }, 1200);
       };
-      const cb = navigator.clipboard as Clipboard | undefined; // absent on plain-HTTP origins
-      if (cb) cb.writeText(v).then(done, () => undefined);
+      // No clipboard API on plain-HTTP origins: show the value, selected, to copy by hand.
+      const manual = (): void => {
+        const input = h("input", { type: "text", value: v, class: "copy-manual", "aria-label": label });
+        input.readOnly = true;
+        b.replaceWith(input);
+        input.select();
+      };
+      const cb = navigator.clipboard as Clipboard | undefined;
+      if (cb) cb.writeText(v).then(done, manual);
+      else manual();
     },
   }, label);
   return b;
