@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -81,12 +82,26 @@ func run() error {
 	token := flag.String("token", "", "bearer token")
 	seed := flag.Uint64("seed", 1, "seed of the record generator")
 	report := flag.String("report", "", "write the figures and markers as JSON to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this source to the file")
 	closeTimeout := flag.Duration("close-timeout", 60*time.Second, "longest wait for the last acknowledgements")
 	flag.Parse()
 	if *rate <= 0 || *duration <= 0 || *batchSize <= 0 || *inflight <= 0 || *markerEvery <= 0 {
 		return errors.New("--rate, --duration, --batch, --inflight and --marker-every must be positive")
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var sendErrs atomic.Int64
@@ -126,6 +141,9 @@ func run() error {
 	var maxBehind time.Duration
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	// One field slice for every call: zap cores encode fields during Write
+	// and keep none of them, so it is reused (no 512-byte slice per record).
+	fs := make([]zap.Field, 0, 8)
 	for sent < total && ctx.Err() == nil && time.Now().Before(deadline) {
 		now := time.Now()
 		due := min(total, int(float64(*rate)*now.Sub(start).Seconds()))
@@ -137,7 +155,8 @@ func run() error {
 			if !now.Before(nextMarker) {
 				seq := len(markers)
 				markers = append(markers, Marker{Seq: seq, HandedNS: time.Now().UnixNano()})
-				logger.Info("marker "+strconv.Itoa(seq)+" from "+*service, fields(&e, zap.Int("marker_seq", seq))...)
+				fs = append(fields(fs[:0], &e), zap.Int("marker_seq", seq))
+				logger.Info("marker "+strconv.Itoa(seq)+" from "+*service, fs...)
 				nextMarker = nextMarker.Add(*markerEvery)
 				continue
 			}
@@ -152,7 +171,8 @@ func run() error {
 			default:
 				ce = logger.Check(zapcore.ErrorLevel, e.Message)
 			}
-			ce.Write(fields(&e)...)
+			fs = fields(fs[:0], &e)
+			ce.Write(fs...)
 		}
 		if sent < total {
 			<-tick.C
@@ -189,10 +209,11 @@ func run() error {
 	return nil
 }
 
-// fields returns the entry's seven attributes as zap fields; trace_id and
-// span_id become the record's trace and span ids through the SDK's mapping.
-func fields(e *workload.Entry, extra ...zap.Field) []zap.Field {
-	fs := append(make([]zap.Field, 0, 8),
+// fields appends the entry's seven attributes as zap fields to fs; trace_id
+// and span_id become the record's trace and span ids through the SDK's
+// mapping.
+func fields(fs []zap.Field, e *workload.Entry) []zap.Field {
+	return append(fs,
 		zap.String("trace_id", e.TraceID),
 		zap.String("span_id", e.SpanID),
 		zap.String("http_method", e.HTTPMethod),
@@ -201,5 +222,4 @@ func fields(e *workload.Entry, extra ...zap.Field) []zap.Field {
 		zap.Float64("duration_ms", e.DurationMS),
 		zap.Int("user_id", e.UserID),
 	)
-	return append(fs, extra...)
 }
