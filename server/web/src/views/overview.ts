@@ -273,7 +273,7 @@ export function overview(ctx: Ctx): View {
     const prevSample = statusHist.length >= 2 ? statusHist[statusHist.length - 2] : undefined;
     if (prevSample) {
       const d = (t - prevSample.t) / 1000;
-      healthXs.push(Math.round(t / 1000));
+      healthXs.push(t / 1000);
       healthIn.push(Math.max(0, status.ingested_records - prevSample.s.ingested_records) / d);
       healthStored.push(Math.max(0, status.stored_records - prevSample.s.stored_records) / d);
       while (healthXs.length > 300) {
