@@ -110,22 +110,25 @@ func TestErrors(t *testing.T) {
 
 func TestFullAndClosed(t *testing.T) {
 	q := direct.New(direct.Options{MaxPendingBytes: 1, Writers: 1})
-	block := make(chan struct{})
+	block, entered := make(chan struct{}), make(chan struct{})
+	var unblock sync.Once
 	s := &sink{err: func(bs []*sawmillv1.LogBatch) error {
 		if bs[0].GetBatchId() == "slow" {
+			close(entered)
 			<-block
 		}
 		return nil
 	}}
 	start(t, q, s)
+	t.Cleanup(func() { unblock.Do(func() { close(block) }) }) // runs before start's cleanup
 	go func() { _ = q.Publish(context.Background(), batch("slow")) }()
-	require.Eventually(t, func() bool { b, _ := q.Depth(); return b == 0 }, time.Second, time.Millisecond)
+	<-entered // the only writer is busy
 	go func() { _ = q.Publish(context.Background(), batch("waits")) }()
-	require.Eventually(t, func() bool { b, _ := q.Depth(); return b == 1 }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { b, _ := q.Depth(); return b == 1 }, 5*time.Second, time.Millisecond)
 	var full *pipeline.FullError
 	assert.ErrorAs(t, q.Publish(context.Background(), batch("over")), &full)
-	close(block)
-	require.Eventually(t, func() bool { b, _ := q.Depth(); return b == 0 }, time.Second, time.Millisecond)
+	unblock.Do(func() { close(block) })
+	require.Eventually(t, func() bool { b, _ := q.Depth(); return b == 0 }, 5*time.Second, time.Millisecond)
 	require.NoError(t, q.Shutdown(context.Background()))
 	assert.ErrorIs(t, q.Publish(context.Background(), batch("late")), direct.ErrClosed)
 }
