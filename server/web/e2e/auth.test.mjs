@@ -11,7 +11,9 @@ const INGEST = "ingest-secret-2";
 let server, browser;
 
 before(async () => {
-  [server, browser] = await Promise.all([startServer({ args: ["--token", INGEST], env: { SAWMILL_UI_TOKEN: UI } }), launchBrowser()]);
+  // One at a time, so after() stops whatever did start.
+  server = await startServer({ args: ["--token", INGEST], env: { SAWMILL_UI_TOKEN: UI } });
+  browser = await launchBrowser();
   const p = await Pusher.start(server.grpcAddr, INGEST);
   await p.push([{ service: "secure", level: "warn", body: "behind the token" }]);
   await p.close();

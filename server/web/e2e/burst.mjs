@@ -11,7 +11,11 @@ import { artifactsDir, launchBrowser, startServer } from "./harness.mjs";
 const rate = Number(process.env.SAWMILL_BURST_RATE ?? 100000);
 const duration = process.env.SAWMILL_BURST_DURATION ?? "5s";
 
-const [server, browser] = await Promise.all([startServer(), launchBrowser()]);
+const server = await startServer();
+const browser = await launchBrowser().catch(async (e) => {
+  await server.stop();
+  throw e;
+});
 try {
   const r = await measureBurst(server, browser, { rate, duration, shots: "full-burst" });
   console.log(JSON.stringify(r, null, 2));

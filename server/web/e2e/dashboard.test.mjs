@@ -52,7 +52,9 @@ const xss = {
 const sevRank = { trace: 1, debug: 5, info: 9, warn: 13, error: 17, fatal: 21 };
 
 before(async () => {
-  [server, browser] = await Promise.all([startServer(), launchBrowser()]);
+  // One at a time, so after() stops whatever did start.
+  server = await startServer();
+  browser = await launchBrowser();
   pusher = await Pusher.start(server.grpcAddr);
   await pusher.push([...seed, ...oldSeed, xss]);
   await waitForCount(server, "from=-7d", seed.length + oldSeed.length + 1);
