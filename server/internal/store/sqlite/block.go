@@ -131,8 +131,8 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 	return b, raw, nil
 }
 
-// decode returns the batches of a block's data.
-func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
+// decompress returns a block's frames.
+func (c *codec) decompress(data []byte) ([]byte, error) {
 	var raw []byte
 	var err error
 	if bytes.HasPrefix(data, s2Magic) {
@@ -142,6 +142,15 @@ func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decompress block: %w", err)
+	}
+	return raw, nil
+}
+
+// decode returns the batches of a block's data.
+func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
+	raw, err := c.decompress(data)
+	if err != nil {
+		return nil, err
 	}
 	var out []*sawmillv1.LogBatch
 	for len(raw) > 0 {

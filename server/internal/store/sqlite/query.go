@@ -220,6 +220,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 		return a.Compare(b) < 0
 	}
 	want := limit + 1
+	filtered := m.HasText() || len(f.Attrs) > 0
 	var out, buf []hit
 	for len(out) < want {
 		meta, ok, err := it.next(ctx)
@@ -253,6 +254,29 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 			break
 		}
 		if !mayMatchText(m, meta) {
+			continue
+		}
+		if filtered {
+			// Few records pass: test them in wire form (scan.go).
+			err := s.scanBlock(ctx, meta.id, m, func(h *scanHit) error {
+				k := store.Key{Time: h.Time, BatchID: h.BatchID, Index: h.Index}
+				if cur != nil && !before(*cur, k) {
+					return nil
+				}
+				r, err := h.Record()
+				if err != nil {
+					return err
+				}
+				res, err := h.Resource()
+				if err != nil {
+					return err
+				}
+				buf = append(buf, hit{key: k, entry: &sawmillv1.LogEntry{Id: k.ID(), Resource: res, Record: r}})
+				return nil
+			})
+			if err != nil {
+				return store.Page{}, err
+			}
 			continue
 		}
 		bs, err := s.block(ctx, meta.id)
@@ -315,16 +339,8 @@ func (s *Store) Count(ctx context.Context, f store.Filter) (uint64, error) {
 		if !mayMatchText(m, meta) {
 			continue
 		}
-		bs, err := s.block(ctx, meta.id)
-		if err != nil {
+		if err := s.scanBlock(ctx, meta.id, m, func(*scanHit) error { total++; return nil }); err != nil {
 			return 0, err
-		}
-		for _, b := range bs {
-			for _, r := range b.GetRecords() {
-				if m.MatchRecord(r) {
-					total++
-				}
-			}
 		}
 	}
 }
@@ -412,17 +428,14 @@ func (s *Store) Stats(ctx context.Context, q store.StatsQuery) ([]store.Bucket, 
 		if !mayMatchText(m, meta) {
 			continue
 		}
-		bs, err := s.block(ctx, meta.id)
+		// Every batch of a block belongs to the block's service.
+		err = s.scanBlock(ctx, meta.id, m, func(h *scanHit) error {
+			sec := h.Time / 1e9
+			agg[bk{sec / step * step, meta.service, store.Level(h.Sev)}]++
+			return nil
+		})
 		if err != nil {
 			return nil, err
-		}
-		for _, b := range bs {
-			for _, r := range b.GetRecords() {
-				if m.MatchRecord(r) {
-					sec := int64(r.GetTimeUnixNano()) / 1e9
-					agg[bk{sec / step * step, b.GetResource().GetService(), store.Level(int32(r.GetSeverityNumber()))}]++
-				}
-			}
 		}
 	}
 	out := make([]store.Bucket, 0, len(agg))
