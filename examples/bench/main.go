@@ -34,20 +34,20 @@ type Bins struct {
 
 // Output is what --out writes.
 type Output struct {
-	Workload   string    `json:"workload"`
-	Commit     string    `json:"commit"`
-	Cores      int       `json:"cores"`
-	MemoryMiB  uint64    `json:"memory_mib"`
-	GoVersion  string    `json:"go_version"`
-	StartedAt  time.Time `json:"started_at"`
-	Mode       string    `json:"mode"`
-	SDK        string    `json:"sdk"`
-	Runs       []*Result `json:"runs"`
-	Knee       *int      `json:"knee_rate_per_source,omitempty"`
+	Workload  string    `json:"workload"`
+	Commit    string    `json:"commit"`
+	Cores     int       `json:"cores"`
+	MemoryMiB uint64    `json:"memory_mib"`
+	GoVersion string    `json:"go_version"`
+	StartedAt time.Time `json:"started_at"`
+	Mode      string    `json:"mode"`
+	SDK       string    `json:"sdk"`
+	Runs      []*Result `json:"runs"`
+	Knee      *int      `json:"knee_rate_per_source,omitempty"`
 	// NodeFloor is winston's own ceiling (Stream transport into a no-op
 	// sink) at the same rate, one process, run after the Node runs.
-	NodeFloor *SourceResult `json:"node_floor,omitempty"`
-	KneeReason string    `json:"knee_reason,omitempty"`
+	NodeFloor  *SourceResult `json:"node_floor,omitempty"`
+	KneeReason string        `json:"knee_reason,omitempty"`
 }
 
 func mainErr() error {
@@ -62,6 +62,7 @@ func mainErr() error {
 	pgURL := flag.String("pg-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "production mode: PostgreSQL (a database of the run's own is added)")
 	profile := flag.String("profile", "", "directory: save sawmill's CPU profile of the burst and its allocation profile")
 	distinct := flag.Bool("distinct", true, "count distinct record ids (pages through every stored record)")
+	noQueries := flag.Bool("no-query-poll", false, "do not search for markers during the run (isolates the cost of the searches; query latency is then not measured)")
 	drain := flag.Duration("drain-limit", 120*time.Second, "longest wait for everything acked to be stored")
 	sawmillBin := flag.String("sawmill-bin", "", "use this sawmill binary instead of building ./server/cmd/sawmill (A/B comparisons)")
 	keep := flag.Bool("keep", false, "keep the work directory (data, logs, source reports)")
@@ -110,7 +111,7 @@ func mainErr() error {
 		}
 	}
 	o := Options{Mode: *mode, Rate: *rate, Duration: *duration, Sources: *sources, SDK: *sdk, Bins: bins,
-		AMQPURL: *amqpURL, PGURL: *pgURL, ProfileDir: *profile, Distinct: *distinct, DrainLimit: *drain,
+		AMQPURL: *amqpURL, PGURL: *pgURL, ProfileDir: *profile, Distinct: *distinct, NoQueries: *noQueries, DrainLimit: *drain,
 		ServerArgs: serverArgs, SourceArgs: sourceArgs, ServerEnv: serverEnv, Log: os.Stderr}
 	output := Output{Workload: "seed-burst (shared/WORKLOAD.md)", Commit: commit(root), Cores: runtime.NumCPU(),
 		MemoryMiB: memTotal() >> 20, GoVersion: runtime.Version(), StartedAt: time.Now().UTC(), Mode: *mode, SDK: *sdk}

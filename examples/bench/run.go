@@ -33,6 +33,7 @@ type Options struct {
 	PGURL      string        // production: PostgreSQL server (the run adds its own database)
 	ProfileDir string        // when set: CPU and allocation profiles of sawmill during the burst
 	Distinct   bool          // count distinct ids (pages through every record)
+	NoQueries  bool          // do not poll the query API for markers (to isolate its cost)
 	DrainLimit time.Duration // longest wait for the drain
 	ServerArgs []string      // extra sawmill flags
 	SourceArgs []string      // extra loadgen flags
@@ -251,8 +252,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Problems = append(res.Problems, "live tail did not open within 10s")
 	}
 	t0 := time.Now() // before any source starts
-	bg.Add(1)
-	go func() { defer bg.Done(); pollMarkers(runCtx, base, services, t0, 100*time.Millisecond, seen.tail, seen.query) }()
+	if !o.NoQueries {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			pollMarkers(runCtx, base, services, t0, 100*time.Millisecond, seen.tail, seen.query)
+		}()
+	}
 
 	// Profiles during the burst.
 	if o.ProfileDir != "" {
