@@ -3,6 +3,8 @@
 //   floor   - winston's Stream transport into a no-op sink (winston's own floor)
 //   file    - winston's File transport into a temp file (the anchor)
 //   sawmill - SawmillTransport into a real local sawmill server (embedded mode)
+//   null    - SawmillTransport with a sender that acks at once (no network,
+//             no server competing for the cores): the client's own cost
 // in one run, each scenario in a fresh child process, one after the other.
 //
 // Every scenario logs the same N workload records (bench/workload.ts) in
@@ -71,6 +73,15 @@ async function child(name: string, n: number, endpoint: string): Promise<Result>
   } else if (scenario === "file") {
     file = join(mkdtempSync(join(tmpdir(), "bench-file-")), "app.log");
     transport = new winston.transports.File({ filename: file });
+  } else if (scenario === "null") {
+    // The transport with a sender that acknowledges at once without a
+    // network: the client's own cost, apart from the server competing for
+    // the same cores.
+    sawmill = new SawmillTransport(
+      { service: "bench-node", flushIntervalMs: 100, batchSize: 1000 },
+      { push: (_req, _t, done) => setImmediate(() => done(undefined, { accepted: 0, duplicate: false })), close: () => {} },
+    );
+    transport = sawmill;
   } else {
     sawmill = new SawmillTransport({ service: "bench-node", endpoint, flushIntervalMs: 100, batchSize: 1000 });
     sawmill.on("warn", (e: Error) => console.error("warn:", e.message));
@@ -115,7 +126,7 @@ async function child(name: string, n: number, endpoint: string): Promise<Result>
     }
   } else {
     const ok = await sawmill!.flush(180_000);
-    delivered = sawmill!.stats().acked;
+    delivered = scenario === "null" ? sawmill!.stats().buffered : sawmill!.stats().acked;
     if (!ok) console.error("flush timed out");
   }
   const done = process.hrtime.bigint();

@@ -234,6 +234,9 @@ export class SawmillTransport extends TransportStream {
         this.mapper.severity.setLevels(levels);
         this.mapper.map(info, this.record);
         this.pipeline.append(this.record);
+        // winston gives a transport at most 3 s after an uncaught exception or
+        // unhandled rejection before it exits: send it now, not at the interval.
+        if (info.exception === true || info.rejection === true) this.pipeline.seal();
       }
     } catch (e) {
       this.droppedInvalid++;

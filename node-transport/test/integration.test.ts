@@ -19,6 +19,9 @@ import { cases } from "./cases.js";
 import { SawmillServer } from "./server.js";
 import { viewsOfLogsResponse } from "./views.js";
 
+const unhandled: unknown[] = [];
+process.on("unhandledRejection", (reason) => unhandled.push(reason));
+
 const shared = await SawmillServer.start();
 const skip = shared instanceof Error ? `sawmill server not available: ${shared.message}` : false;
 if (skip !== false) console.warn(`# SKIP integration tests: ${skip}`);
@@ -251,9 +254,31 @@ describe("exit hook (opt-in)", { skip }, () => {
     assert.equal(await server!.waitCount(`service=${run}-beforeexit`, 50), 50);
   });
 
+  test("handleExceptions: an uncaught exception is delivered before winston exits the process", { timeout: 60_000 }, async () => {
+    const service = `${run}-crash`;
+    const r = await runScript(`
+      import winston from "winston";
+      import { SawmillTransport } from ${JSON.stringify(distEsm)};
+      const t = new SawmillTransport({ service: ${JSON.stringify(service)}, endpoint: ${JSON.stringify(server?.endpoint ?? "")}, handleExceptions: true, flushIntervalMs: 60000 });
+      const logger = winston.createLogger({ transports: [t], exitOnError: true });
+      logger.info("before the crash");
+      setTimeout(() => { throw new TypeError("crash for the test"); }, 10);
+      setInterval(() => {}, 1000);
+    `);
+    assert.equal(r.code, 1, r.out);
+    assert.equal(await server!.waitCount(`service=${service}`, 2), 2);
+    const views = viewsOfLogsResponse(await server!.get(`/api/v1/logs?service=${service}&q=crash+for+the+test`));
+    assert.equal(views[0]?.error?.type, "TypeError");
+    assert.equal(views[0]?.severityNumber, 17);
+  });
+
   test("with it, SIGTERM flushes, then the signal's default action ends the process", { timeout: 60_000 }, async () => {
     const r = await runScript(script(`${run}-sigterm`, true, true), 1500);
     assert.equal(r.signal, "SIGTERM", r.out);
     assert.equal(await server!.waitCount(`service=${run}-sigterm`, 50), 50);
   });
+});
+
+test("no unhandled promise rejection escaped during any of the above", () => {
+  assert.deepEqual(unhandled, []);
 });
