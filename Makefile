@@ -52,7 +52,7 @@ check-generated: generate
 	@echo "generated code is up to date"
 
 lint: tools
-	@unformatted=$$(gofmt -l $(GO_MODULES) | grep -v '^proto/gen/' || true); \
+	@unformatted=$$(git ls-files -co --exclude-standard '*.go' | grep -v -e '^proto/gen/' -e '/node_modules/' | xargs gofmt -l); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(GO_MODULES); do echo "== go vet + staticcheck: $$m"; \
 		(cd $$m && go vet ./... && $(BIN)/staticcheck ./...) || exit 1; done

@@ -28,3 +28,6 @@ require (
 )
 
 replace github.com/sawmill-dev/sawmill/sdk => ../sdk
+
+// npm installs land in node_modules; some npm packages ship .go files.
+ignore node_modules

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/sawmill-dev/sawmill/server/internal/queue/diskq"
 	"github.com/sawmill-dev/sawmill/server/internal/queue/direct"
+	"github.com/sawmill-dev/sawmill/server/internal/queue/diskq"
 	"github.com/sawmill-dev/sawmill/server/internal/queue/rabbitmq"
 	"github.com/sawmill-dev/sawmill/server/internal/store/postgres"
 	"github.com/sawmill-dev/sawmill/server/internal/store/sqlite"
@@ -159,6 +160,12 @@ func (s *server) openProduction(ctx context.Context) error {
 	}
 	s.queue = q
 	s.mode = "production"
+	s.readyChecks = append(s.readyChecks, func() error {
+		if !q.Connected() {
+			return errors.New("not connected to RabbitMQ")
+		}
+		return nil
+	})
 	s.registerDepth(q.Depth, "Batches published by this replica awaiting the broker's confirm.", "Bytes published by this replica awaiting the broker's confirm.")
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)

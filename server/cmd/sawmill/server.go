@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,7 +52,9 @@ type server struct {
 	grpc   *grpc.Server
 	http   *http.Server
 	ready  atomic.Bool
-	closer []func()
+	// readyChecks must all pass for /readyz to answer 200.
+	readyChecks []func() error
+	closer      []func()
 }
 
 func newLogger(cfg config.Config, out io.Writer) (*zap.Logger, error) {
@@ -118,6 +121,16 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 			_, _ = w.Write([]byte(`{"status":"not ready"}` + "\n"))
 			return
 		}
+		for _, check := range s.readyChecks {
+			if err := check(); err != nil {
+				// A replica whose broker is away answers ingest with
+				// UNAVAILABLE; taking it out of rotation sends clients to
+				// replicas that can take their logs.
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_ = json.NewEncoder(w).Encode(map[string]string{"status": "not ready", "reason": err.Error()})
+				return
+			}
+		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	if cfg.Pprof {
@@ -176,11 +189,13 @@ func (s *server) serve(ctx context.Context) error {
 	defer s.close()
 	gl, err := net.Listen("tcp", s.cfg.GRPCAddr)
 	if err != nil {
+		s.shutdownQueue()
 		return fmt.Errorf("listen gRPC on %s: %w", s.cfg.GRPCAddr, err)
 	}
 	hl, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
 		_ = gl.Close()
+		s.shutdownQueue()
 		return fmt.Errorf("listen HTTP on %s: %w", s.cfg.HTTPAddr, err)
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
@@ -248,6 +263,15 @@ func (s *server) serve(ctx context.Context) error {
 	b, _ := s.queue.Depth()
 	s.log.Info("sawmill stopped", zap.Int64("queued_batches_left", b))
 	return runErr
+}
+
+// shutdownQueue releases a queue that never ran (start-up failed).
+func (s *server) shutdownQueue() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.queue.Shutdown(ctx); err != nil {
+		s.log.Error("queue shutdown", zap.Error(err))
+	}
 }
 
 func (s *server) drain(ctx context.Context) {

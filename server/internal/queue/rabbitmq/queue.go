@@ -31,11 +31,11 @@ type Queue struct {
 	closing bool
 	running bool
 
-	stop    chan struct{} // closed by Shutdown: the manager disconnects
-	stopRun chan struct{} // closed by Shutdown: consumers finish and return
-	runDone chan struct{} // closed when Run returns
+	stop           chan struct{} // closed by Shutdown: the manager disconnects
+	stopRun        chan struct{} // closed by Shutdown: consumers finish and return
+	runDone        chan struct{} // closed when Run returns
 	cancelDelivery context.CancelFunc
-	done    chan struct{} // closed when the manager has exited
+	done           chan struct{} // closed when the manager has exited
 
 	next atomic.Uint64 // round robin over publisher channels
 
