@@ -94,7 +94,7 @@ const deadline = start + durMs + 30_000;
 let nextMarker = start;
 let sent = 0;
 let maxBehindMs = 0;
-const CHUNK = 500; // most log calls per macrotask, so timers and I/O still run
+const CHUNK = 200; // most log calls per macrotask, so timers and I/O still run
 
 await new Promise((resolve) => {
   const step = () => {
