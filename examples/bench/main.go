@@ -265,12 +265,15 @@ func build(ctx context.Context, root, work, sdk string, log io.Writer) (Bins, er
 	if sdk == "node" {
 		dir := filepath.Join(root, "examples", "loadgen-node")
 		b.NodeMain = filepath.Join(dir, "src", "main.js")
-		if _, err := os.Stat(filepath.Join(root, "node-transport", "dist", "esm", "index.js")); err != nil {
-			_, _ = fmt.Fprintln(log, "building node-transport (npm run build)")
-			c := exec.CommandContext(ctx, "npm", "run", "build")
-			c.Dir = filepath.Join(root, "node-transport")
-			if out, err := c.CombinedOutput(); err != nil {
-				return b, fmt.Errorf("npm run build in node-transport: %w\n%s", err, out)
+		nt := filepath.Join(root, "node-transport")
+		if stale(filepath.Join(nt, "dist", "esm", "index.js"), filepath.Join(nt, "src")) {
+			for _, args := range [][]string{{"install", "--no-save", "--no-audit", "--no-fund"}, {"run", "build"}} {
+				_, _ = fmt.Fprintln(log, "node-transport: npm", strings.Join(args, " "))
+				c := exec.CommandContext(ctx, "npm", args...)
+				c.Dir = nt
+				if out, err := c.CombinedOutput(); err != nil {
+					return b, fmt.Errorf("npm %s in node-transport: %w\n%s", strings.Join(args, " "), err, out)
+				}
 			}
 		}
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", "winston-sawmill")); err != nil {
@@ -283,6 +286,25 @@ func build(ctx context.Context, root, work, sdk string, log io.Writer) (Bins, er
 		}
 	}
 	return b, nil
+}
+
+// stale reports whether built is missing or older than a file under src.
+func stale(built, src string) bool {
+	st, err := os.Stat(built)
+	if err != nil {
+		return true
+	}
+	newer := false
+	_ = filepath.WalkDir(src, func(_ string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || newer {
+			return nil
+		}
+		if info, err := d.Info(); err == nil && info.ModTime().After(st.ModTime()) {
+			newer = true
+		}
+		return nil
+	})
+	return newer
 }
 
 func commit(root string) string {
