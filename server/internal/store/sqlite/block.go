@@ -133,12 +133,24 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 
 // decompress returns a block's frames.
 func (c *codec) decompress(data []byte) ([]byte, error) {
+	return c.decompressTo(nil, data)
+}
+
+// decompressTo returns a block's frames, in dst's memory when it is large
+// enough.
+func (c *codec) decompressTo(dst, data []byte) ([]byte, error) {
 	var raw []byte
 	var err error
 	if bytes.HasPrefix(data, s2Magic) {
-		raw, err = s2.Decode(nil, data[len(s2Magic):])
+		src := data[len(s2Magic):]
+		if n, lerr := s2.DecodedLen(src); lerr == nil && n <= cap(dst) {
+			dst = dst[:n]
+		} else {
+			dst = nil
+		}
+		raw, err = s2.Decode(dst, src)
 	} else {
-		raw, err = c.dec.DecodeAll(data, nil)
+		raw, err = c.dec.DecodeAll(data, dst[:0])
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decompress block: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -96,21 +97,55 @@ func (s *Store) scanBlock(ctx context.Context, id int64, m *store.Matcher, fn fu
 		}
 		return nil
 	}
-	var data []byte
-	if err := s.rdb.QueryRowContext(ctx, `SELECT data FROM blocks WHERE id = ?`, id).Scan(&data); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: block %d: %w", id, store.ErrNotFound)
+	bp, _ := scanBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer func() {
+		if cap(*bp) <= maxScanBuf {
+			scanBufs.Put(bp)
 		}
-		return fmt.Errorf("sqlite: read block %d: %w", id, err)
-	}
-	raw, err := s.codec.decompress(data)
+	}()
+	raw, err := s.readRaw(ctx, id, *bp)
 	if err != nil {
-		return fmt.Errorf("sqlite: block %d: %w", id, err)
+		return err
 	}
+	*bp = raw[:0]
 	if err := scanRaw(raw, m, fn); err != nil {
 		return fmt.Errorf("sqlite: block %d: %w", id, err)
 	}
 	return nil
+}
+
+// scanBufs recycles the decompressed blocks of scans (they live only during
+// the scan: hits are decoded into messages of their own).
+var scanBufs sync.Pool // of *[]byte
+
+const maxScanBuf = 16 << 20
+
+// readRaw reads block id and decompresses it into buf's memory when it fits,
+// without copying the stored bytes out of SQLite first.
+func (s *Store) readRaw(ctx context.Context, id int64, buf []byte) ([]byte, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT data FROM blocks WHERE id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read block %d: %w", id, err)
+	}
+	defer func() { _ = rows.Close() }()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlite: read block %d: %w", id, err)
+		}
+		return nil, fmt.Errorf("sqlite: block %d: %w", id, store.ErrNotFound)
+	}
+	var data sql.RawBytes // valid until Next or Close: decompressed before either
+	if err := rows.Scan(&data); err != nil {
+		return nil, fmt.Errorf("sqlite: read block %d: %w", id, err)
+	}
+	raw, err := s.codec.decompressTo(buf, data)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: block %d: %w", id, err)
+	}
+	return raw, nil
 }
 
 var errCorrupt = errors.New("decode block: corrupt frame")
