@@ -188,7 +188,7 @@ async function main(): Promise<void> {
   const only = arg("only", "floor,file,sawmill").split(",");
   const server = await SawmillServer.start();
   if (server instanceof Error) throw server;
-  const results: Result[] = [];
+  const results: (Result & { round: number })[] = [];
   let sawmillRuns = 0;
   try {
     for (let round = 0; round < rounds; round++) {
@@ -199,24 +199,42 @@ async function main(): Promise<void> {
           const stored = await server.waitCount("service=bench-node", n * sawmillRuns, 60_000);
           (r as Result & { storedTotal?: number }).storedTotal = stored;
         }
-        results.push(r);
+        results.push({ ...r, round });
         console.error(`${s}: ${Math.round(r.logsPerSecond)} logs/s, loop p99 ${r.loopDelayP99Ms.toFixed(1)} ms`);
       }
     }
   } finally {
     await server.dispose();
   }
-  const floorRate = (scenario: string): number => {
-    const floor = results.filter((r) => r.scenario === (scenario.endsWith("-big") ? "floor-big" : "floor"));
-    return floor.reduce((a, r) => a + r.logsPerSecond, 0) / Math.max(floor.length, 1);
+  // Each result is compared with the floor of its own round (same minute of a noisy machine).
+  const floorRate = (scenario: string, round: number): number => {
+    const floor = results.find((r) => r.round === round && r.scenario === (scenario.endsWith("-big") ? "floor-big" : "floor"));
+    return floor?.logsPerSecond ?? NaN;
+  };
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((a, b) => a - b);
+    const m = Math.floor(v.length / 2);
+    return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
   };
   console.log(`# winston-sawmill throughput (commit ${gitRev()}, node ${process.version}, N=${n} per scenario)`);
+  if (rounds > 1) {
+    console.log(`\nMedians over ${rounds} rounds (% of the floor of the same round):\n`);
+    console.log("| scenario | logs/s | % of floor | event-loop p99 ms | peak RSS MiB |");
+    console.log("| --- | --- | --- | --- | --- |");
+    for (const sc of only) {
+      const rs = results.filter((r) => r.scenario === sc);
+      console.log(
+        `| ${sc} | ${Math.round(median(rs.map((r) => r.logsPerSecond)))} | ${median(rs.map((r) => (100 * r.logsPerSecond) / floorRate(sc, r.round))).toFixed(0)}% | ${median(rs.map((r) => r.loopDelayP99Ms)).toFixed(1)} | ${median(rs.map((r) => r.peakRssMiB)).toFixed(0)} |`,
+      );
+    }
+    console.log("\nEvery run:\n");
+  }
   console.log("| scenario | logs/s end to end | % of floor | log calls/s | event-loop p99 / max (ms) | peak RSS MiB | delivered |");
   console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const r of results) {
     const stored = (r as Result & { storedTotal?: number }).storedTotal;
     console.log(
-      `| ${r.scenario} | ${Math.round(r.logsPerSecond)} | ${((100 * r.logsPerSecond) / floorRate(r.scenario)).toFixed(0)}% | ${Math.round(r.queuedPerSecond)} | ${r.loopDelayP99Ms.toFixed(1)} / ${r.loopDelayMaxMs.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.delivered}${stored !== undefined ? ` (stored total ${stored})` : ""} |`,
+      `| ${r.scenario} | ${Math.round(r.logsPerSecond)} | ${((100 * r.logsPerSecond) / floorRate(r.scenario, r.round)).toFixed(0)}% | ${Math.round(r.queuedPerSecond)} | ${r.loopDelayP99Ms.toFixed(1)} / ${r.loopDelayMaxMs.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.delivered}${stored !== undefined ? ` (stored total ${stored})` : ""} |`,
     );
   }
 }
