@@ -31,7 +31,9 @@ export function sawmillBinary(): Promise<string | Error> {
       resolveBin(new Error(`no server/cmd/sawmill under ${repoRoot}`));
       return;
     }
-    const out = join(mkdtempSync(join(tmpdir(), "sawmill-bin-")), "sawmill");
+    const dir = mkdtempSync(join(tmpdir(), "sawmill-bin-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, "sawmill");
     execFile("go", ["build", "-o", out, "./server/cmd/sawmill"], { cwd: repoRoot, timeout: 300_000 }, (err, _stdout, stderr) => {
       resolveBin(err === null ? out : new Error(`go build ./server/cmd/sawmill: ${err.message}\n${stderr}`));
     });
