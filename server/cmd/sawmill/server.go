@@ -11,7 +11,6 @@ import (
 	"net/http/pprof"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,11 +94,12 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	// Queries (gRPC QueryService and the HTTP API) also take the dashboard's
 	// token (--ui-token); ingest takes only the ingest tokens.
 	queryTokens := auth.New(append(slices.Clone(cfg.Tokens), cfg.UIToken))
+	router := auth.Router{Default: tokens, ByService: map[string]*auth.Tokens{sawmillv1.QueryService_ServiceDesc.ServiceName: queryTokens}}
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(16<<20),
 		grpc.MaxSendMsgSize(16<<20),
-		grpc.ChainUnaryInterceptor(byService(queryTokens, tokens).unary),
-		grpc.ChainStreamInterceptor(byService(queryTokens, tokens).stream),
+		grpc.ChainUnaryInterceptor(router.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(router.StreamInterceptor),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	sawmillv1.RegisterIngestServiceServer(s.grpc, s.ingest)
@@ -149,29 +149,6 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	mux.Handle("/", ui) // the dashboard: its assets and, for every other path, the app
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	return s, nil
-}
-
-// tokenRouter checks QueryService calls against the query tokens and every
-// other call against the ingest tokens.
-type tokenRouter struct{ query, other *auth.Tokens }
-
-func byService(query, other *auth.Tokens) tokenRouter { return tokenRouter{query, other} }
-
-var queryMethodPrefix = "/" + sawmillv1.QueryService_ServiceDesc.ServiceName + "/"
-
-func (t tokenRouter) pick(method string) *auth.Tokens {
-	if strings.HasPrefix(method, queryMethodPrefix) {
-		return t.query
-	}
-	return t.other
-}
-
-func (t tokenRouter) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	return t.pick(info.FullMethod).UnaryInterceptor(ctx, req, info, h)
-}
-
-func (t tokenRouter) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	return t.pick(info.FullMethod).StreamInterceptor(srv, ss, info, h)
 }
 
 func (s *server) statusNow() query.Status {

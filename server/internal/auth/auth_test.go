@@ -1,11 +1,14 @@
 package auth
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 func TestCheck(t *testing.T) {
@@ -48,4 +51,19 @@ func TestMiddleware(t *testing.T) {
 			assert.JSONEq(t, `{"error":"missing or invalid bearer token"}`, w.Body.String())
 		}
 	}
+}
+
+func TestRouter(t *testing.T) {
+	r := Router{Default: New([]string{"ingest"}), ByService: map[string]*Tokens{"sawmill.v1.QueryService": New([]string{"ingest", "ui"})}}
+	ok := func(method, tok string) bool {
+		md := metadata.Pairs("authorization", "Bearer "+tok)
+		ctx := metadata.NewIncomingContext(context.Background(), md)
+		_, err := r.UnaryInterceptor(ctx, nil, &grpc.UnaryServerInfo{FullMethod: method}, func(context.Context, any) (any, error) { return nil, nil })
+		return err == nil
+	}
+	assert.True(t, ok("/sawmill.v1.QueryService/Search", "ui"))
+	assert.True(t, ok("/sawmill.v1.QueryService/Search", "ingest"))
+	assert.False(t, ok("/sawmill.v1.IngestService/Push", "ui"), "the dashboard token cannot ingest")
+	assert.True(t, ok("/sawmill.v1.IngestService/Push", "ingest"))
+	assert.False(t, ok("/sawmill.v1.QueryService/Search", "nope"))
 }
