@@ -28,43 +28,6 @@ func timescaleAvailable(t *testing.T) bool {
 	return ok
 }
 
-func TestTimescaleDB(t *testing.T) {
-	if !timescaleAvailable(t) {
-		t.Skip("TimescaleDB is not installed on this PostgreSQL (no timescaledb in pg_available_extensions): " +
-			"the hypertable, compression, retention policy and continuous aggregate are not exercised here")
-	}
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{TimescaleDB: postgres.TimescaleRequire, Retention: 24 * time.Hour})
-		require.NoError(t, err)
-		require.Equal(t, postgres.ModeTimescaleDB, s.Mode())
-		return s
-	})
-	t.Run("StatsFromContinuousAggregate", func(t *testing.T) {
-		ctx := context.Background()
-		dbURL := pgtest.NewDatabase(t)
-		s, err := postgres.Open(ctx, dbURL, postgres.Options{TimescaleDB: postgres.TimescaleRequire})
-		require.NoError(t, err)
-		defer s.Close()
-		bs := storetest.Dataset(9, 30)
-		_, err = s.WriteBatches(ctx, bs)
-		require.NoError(t, err)
-		conn, err := pgx.Connect(ctx, dbURL)
-		require.NoError(t, err)
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, `CALL refresh_continuous_aggregate('logs_per_minute', NULL, NULL)`)
-		require.NoError(t, err)
-		got, err := s.Stats(ctx, store.StatsQuery{Step: time.Minute})
-		require.NoError(t, err)
-		var total uint64
-		for _, b := range got {
-			total += b.Count
-		}
-		n, err := s.Count(ctx, store.Filter{})
-		require.NoError(t, err)
-		assert.Equal(t, n, total)
-	})
-}
-
 func TestPartitionedWhenTimescaleOff(t *testing.T) {
 	s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{TimescaleDB: postgres.TimescaleOff})
 	require.NoError(t, err)
@@ -80,8 +43,26 @@ func TestRequireTimescaleFailsWithoutIt(t *testing.T) {
 	require.ErrorContains(t, err, "timescaledb required but unavailable")
 }
 
-// Replicas starting together migrate once, and the mode sticks.
+// Replicas starting together migrate once, and the mode sticks, in both
+// modes.
 func TestConcurrentOpen(t *testing.T) {
+	for _, c := range []struct {
+		option, other string
+		mode          postgres.Mode
+	}{
+		{postgres.TimescaleOff, postgres.TimescaleAuto, postgres.ModePartitioned},
+		{postgres.TimescaleRequire, postgres.TimescaleOff, postgres.ModeTimescaleDB},
+	} {
+		t.Run(string(c.mode), func(t *testing.T) {
+			if c.mode == postgres.ModeTimescaleDB && !timescaleAvailable(t) {
+				t.Skip("TimescaleDB is not installed on this PostgreSQL")
+			}
+			testConcurrentOpen(t, c.option, c.other, c.mode)
+		})
+	}
+}
+
+func testConcurrentOpen(t *testing.T, option, other string, mode postgres.Mode) {
 	dbURL := pgtest.NewDatabase(t)
 	var wg sync.WaitGroup
 	stores := make([]*postgres.Store, 6)
@@ -90,13 +71,14 @@ func TestConcurrentOpen(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			stores[i], errs[i] = postgres.Open(context.Background(), dbURL, postgres.Options{TimescaleDB: postgres.TimescaleOff})
+			stores[i], errs[i] = postgres.Open(context.Background(), dbURL, postgres.Options{TimescaleDB: option})
 		}(i)
 	}
 	wg.Wait()
 	for i := range stores {
 		require.NoError(t, errs[i])
 		defer stores[i].Close()
+		assert.Equal(t, mode, stores[i].Mode())
 	}
 	// Concurrent writers of the same batches store each once.
 	bs := storetest.Dataset(7, 10)
@@ -129,11 +111,11 @@ func TestConcurrentOpen(t *testing.T) {
 	var versions int
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM sawmill_schema`).Scan(&versions))
 	assert.Equal(t, 1, versions)
-	// A later start with TimescaleDB "auto" keeps the recorded mode.
-	s, err := postgres.Open(context.Background(), dbURL, postgres.Options{})
+	// A later start with another TimescaleDB option keeps the recorded mode.
+	s, err := postgres.Open(context.Background(), dbURL, postgres.Options{TimescaleDB: other})
 	require.NoError(t, err)
 	defer s.Close()
-	assert.Equal(t, postgres.ModePartitioned, s.Mode())
+	assert.Equal(t, mode, s.Mode())
 }
 
 // Closed days get their trigram text index behind ingest, and text search

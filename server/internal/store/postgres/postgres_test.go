@@ -14,7 +14,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{})
+		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{TimescaleDB: postgres.TimescaleOff})
 		require.NoError(t, err)
 		return s
 	})
