@@ -17,14 +17,17 @@ import (
 	"github.com/sawmill-dev/sawmill/server/internal/store/storetest"
 )
 
-// timescaleAvailable reports whether the server can create the extension.
+// timescaleAvailable reports whether the server can create the extension:
+// it is installed and preloaded (TimescaleDB refuses CREATE EXTENSION
+// without shared_preload_libraries).
 func timescaleAvailable(t *testing.T) bool {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, pgtest.AdminURL())
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	var ok bool
-	require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')`).Scan(&ok))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+		AND 'timescaledb' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))`).Scan(&ok))
 	return ok
 }
 
@@ -37,7 +40,7 @@ func TestPartitionedWhenTimescaleOff(t *testing.T) {
 
 func TestRequireTimescaleFailsWithoutIt(t *testing.T) {
 	if timescaleAvailable(t) {
-		t.Skip("TimescaleDB is installed here")
+		t.Skip("TimescaleDB is installed and preloaded here")
 	}
 	_, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{TimescaleDB: postgres.TimescaleRequire})
 	require.ErrorContains(t, err, "timescaledb required but unavailable")
@@ -55,7 +58,7 @@ func TestConcurrentOpen(t *testing.T) {
 	} {
 		t.Run(string(c.mode), func(t *testing.T) {
 			if c.mode == postgres.ModeTimescaleDB && !timescaleAvailable(t) {
-				t.Skip("TimescaleDB is not installed on this PostgreSQL")
+				t.Skip("TimescaleDB is not available on this PostgreSQL (not installed or not preloaded)")
 			}
 			testConcurrentOpen(t, c.option, c.other, c.mode)
 		})

@@ -133,7 +133,9 @@ func (s *Store) timescalePolicies(ctx context.Context) error {
 		if s.opts.Retention <= 0 {
 			continue
 		}
-		if _, err := s.pool.Exec(ctx, `SELECT add_retention_policy($1::regclass, drop_after => $2::bigint)`, rel, s.opts.Retention.Nanoseconds()); err != nil {
+		// Hourly, as the aggregate's and the hypertable's chunks are hours
+		// (the default for an integer time column is daily).
+		if _, err := s.pool.Exec(ctx, `SELECT add_retention_policy($1::regclass, drop_after => $2::bigint, schedule_interval => INTERVAL '1 hour')`, rel, s.opts.Retention.Nanoseconds()); err != nil {
 			return fmt.Errorf("add retention policy of %s: %w", rel, err)
 		}
 	}

@@ -19,11 +19,11 @@ import (
 	"github.com/sawmill-dev/sawmill/server/internal/store/storetest"
 )
 
-// requireTimescale skips t where the extension is not installed.
+// requireTimescale skips t where the extension cannot be created.
 func requireTimescale(t *testing.T) {
 	t.Helper()
 	if !timescaleAvailable(t) {
-		t.Skip("TimescaleDB is not installed on this PostgreSQL (no timescaledb in pg_available_extensions): " +
+		t.Skip("TimescaleDB is not available on this PostgreSQL (not in pg_available_extensions, or not in shared_preload_libraries): " +
 			"the hypertable, compression, retention policy and continuous aggregate are not exercised here")
 	}
 }
@@ -110,6 +110,7 @@ func pauseJobs(t *testing.T, pool *pgxpool.Pool) {
 
 type job struct {
 	id     int32
+	every  time.Duration
 	config map[string]any
 }
 
@@ -117,7 +118,7 @@ type job struct {
 // aggregate's jobs under its view name).
 func policyJobs(t *testing.T, pool *pgxpool.Pool) map[string]job {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT j.job_id, j.proc_name::text || ' on ' || coalesce(ca.view_name, j.hypertable_name)::text, j.config::text
+	rows, err := pool.Query(context.Background(), `SELECT j.job_id, j.schedule_interval, j.proc_name::text || ' on ' || coalesce(ca.view_name, j.hypertable_name)::text, j.config::text
 		FROM timescaledb_information.jobs j
 		LEFT JOIN timescaledb_information.continuous_aggregates ca ON ca.materialization_hypertable_name = j.hypertable_name
 		WHERE j.hypertable_name IS NOT NULL`)
@@ -126,7 +127,7 @@ func policyJobs(t *testing.T, pool *pgxpool.Pool) map[string]job {
 	for rows.Next() {
 		var j job
 		var name, config string
-		require.NoError(t, rows.Scan(&j.id, &name, &config))
+		require.NoError(t, rows.Scan(&j.id, &j.every, &name, &config))
 		require.NoError(t, json.Unmarshal([]byte(config), &j.config))
 		out[name] = j
 	}
@@ -237,6 +238,10 @@ func TestTimescalePolicies(t *testing.T) {
 	assert.EqualValues(t, time.Hour.Nanoseconds(), jobs["policy_compression on logs"].config["compress_after"])
 	assert.EqualValues(t, retention.Nanoseconds(), jobs["policy_retention on logs"].config["drop_after"])
 	assert.EqualValues(t, retention.Nanoseconds(), jobs["policy_retention on logs_per_minute"].config["drop_after"])
+	assert.Equal(t, 30*time.Minute, jobs["policy_compression on logs"].every)
+	assert.Equal(t, time.Hour, jobs["policy_retention on logs"].every)
+	assert.Equal(t, time.Hour, jobs["policy_retention on logs_per_minute"].every)
+	assert.Equal(t, time.Minute, jobs["policy_refresh_continuous_aggregate on logs_per_minute"].every)
 	var segmentBy string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT string_agg(attname, ',') FROM timescaledb_information.compression_settings
 		WHERE hypertable_name = 'logs' AND segmentby_column_index IS NOT NULL`).Scan(&segmentBy))
