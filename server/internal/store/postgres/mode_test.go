@@ -20,7 +20,7 @@ import (
 // timescaleAvailable reports whether the server can create the extension:
 // it is installed and preloaded (TimescaleDB refuses CREATE EXTENSION
 // without shared_preload_libraries).
-func timescaleAvailable(t *testing.T) bool {
+func timescaleAvailable(t testing.TB) bool {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, pgtest.AdminURL())
 	require.NoError(t, err)
