@@ -68,19 +68,30 @@ func (c compressing) WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch)
 	return n, compressAll(ctx, c.pool)
 }
 
-// compressAll compresses every chunk of logs and checks that none is left
-// uncompressed.
+// compressAll compresses every chunk of logs (again, when rows were added to
+// a compressed chunk; the compression policy may be at it too) and checks
+// that no row is left uncompressed.
 func compressAll(ctx context.Context, pool *pgxpool.Pool) error {
-	if _, err := pool.Exec(ctx, `SELECT compress_chunk(c) FROM show_chunks('logs') c`); err != nil {
+	if _, err := pool.Exec(ctx, `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('logs') c`); err != nil {
 		return fmt.Errorf("compress chunks: %w", err)
 	}
-	var plain int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.chunks
-		WHERE hypertable_name = 'logs' AND NOT is_compressed`).Scan(&plain); err != nil {
-		return fmt.Errorf("count uncompressed chunks: %w", err)
+	rows, err := pool.Query(ctx, `SELECT c::text FROM show_chunks('logs') c`)
+	if err != nil {
+		return fmt.Errorf("list chunks: %w", err)
 	}
-	if plain != 0 {
-		return fmt.Errorf("%d chunks left uncompressed", plain)
+	chunks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list chunks: %w", err)
+	}
+	for _, c := range chunks {
+		var plain int
+		// c is the regclass text of a chunk, quoted by PostgreSQL.
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM ONLY `+c).Scan(&plain); err != nil {
+			return fmt.Errorf("count uncompressed rows of %s: %w", c, err)
+		}
+		if plain != 0 {
+			return fmt.Errorf("%d rows of %s left uncompressed", plain, c)
+		}
 	}
 	return nil
 }
