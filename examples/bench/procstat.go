@@ -74,8 +74,9 @@ func kbField(b []byte, name string) uint64 {
 	return v * 1024
 }
 
-// pidsByComm lists the processes whose command name is one of names.
-func pidsByComm(names ...string) []int {
+// pidsByComm lists the processes whose command name is one of names and
+// whose command line keep accepts (nil: all).
+func pidsByComm(keep func(cmdline string) bool, names ...string) []int {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var out []int
 	for _, d := range dirs {
@@ -85,10 +86,17 @@ func pidsByComm(names ...string) []int {
 		}
 		c := strings.TrimSpace(string(comm))
 		for _, n := range names {
-			if c == n {
-				if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
-					out = append(out, pid)
+			if c != n {
+				continue
+			}
+			if keep != nil {
+				cl, err := os.ReadFile(d + "/cmdline")
+				if err != nil || !keep(strings.ReplaceAll(string(cl), "\x00", " ")) {
+					continue
 				}
+			}
+			if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
+				out = append(out, pid)
 			}
 		}
 	}
@@ -102,6 +110,7 @@ type Group struct {
 	Name  string
 	pid   int      // fixed pid, or 0
 	comms []string // process names, when pid is 0
+	keep  func(cmdline string) bool
 	pss   bool
 
 	mu       sync.Mutex
@@ -118,9 +127,32 @@ func NewPIDGroup(name string, pid int) *Group {
 	return &Group{Name: name, pid: pid, base: map[int]uint64{}, last: map[int]uint64{}}
 }
 
-// NewCommGroup follows every process with one of the names, memory as Pss.
-func NewCommGroup(name string, comms ...string) *Group {
-	return &Group{Name: name, comms: comms, pss: true, base: map[int]uint64{}, last: map[int]uint64{}}
+// NewCommGroup follows every process with one of the names whose command
+// line keep accepts (nil: all), memory as Pss.
+func NewCommGroup(name string, keep func(cmdline string) bool, comms ...string) *Group {
+	return &Group{Name: name, comms: comms, keep: keep, pss: true, base: map[int]uint64{}, last: map[int]uint64{}}
+}
+
+// postgresOf keeps the PostgreSQL processes that work for database db: its
+// backends and autovacuum workers, and the shared server processes
+// (postmaster, WAL writer, checkpointer, background writer, ...), but not
+// the backends of other databases on the same server. (Our own parallel
+// workers and TimescaleDB scheduler are missed: they name no database.)
+func postgresOf(db string) func(string) bool {
+	return func(cmdline string) bool {
+		if strings.Contains(cmdline, " "+db+" ") || strings.HasSuffix(strings.TrimSpace(cmdline), " "+db) {
+			return true
+		}
+		// Per-database or per-query processes of other databases: client
+		// backends ("db 127.0.0.1(port)", "[local]"), autovacuum workers,
+		// parallel workers and TimescaleDB's per-database schedulers.
+		for _, other := range []string{"(", "[local]", "autovacuum worker", "parallel worker", "for database"} {
+			if strings.Contains(cmdline, other) {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // Sample reads every process of the group once. The first call sets the
@@ -128,7 +160,7 @@ func NewCommGroup(name string, comms ...string) *Group {
 func (g *Group) Sample() {
 	pids := []int{g.pid}
 	if g.pid == 0 {
-		pids = pidsByComm(g.comms...)
+		pids = pidsByComm(g.keep, g.comms...)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

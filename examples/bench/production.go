@@ -14,6 +14,7 @@ import (
 type prodEnv struct {
 	amqpURL string
 	dbURL   string
+	dbName  string
 }
 
 // setupProduction creates a RabbitMQ vhost (rabbitmqctl) and a PostgreSQL
@@ -72,5 +73,5 @@ func setupProduction(ctx context.Context, o Options, logf func(string, ...any)) 
 	p := *pu
 	p.Path = "/" + name
 	logf("production: vhost %s on %s, database %s on %s", name, au.Host, name, pu.Host)
-	return prodEnv{amqpURL: a.String(), dbURL: p.String()}, cleanup, nil
+	return prodEnv{amqpURL: a.String(), dbURL: p.String(), dbName: name}, cleanup, nil
 }

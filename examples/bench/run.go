@@ -172,7 +172,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		defer cleanup()
 		args = append(args, "--amqp-url", env.amqpURL, "--database-url", env.dbURL)
-		others = append(others, NewCommGroup("rabbitmq", "beam.smp"), NewCommGroup("postgresql", "postgres"))
+		others = append(others, NewCommGroup("rabbitmq", nil, "beam.smp"), NewCommGroup("postgresql", postgresOf(env.dbName), "postgres"))
 	}
 	args = append(args, o.ServerArgs...)
 	serverLog, err := os.Create(filepath.Join(o.WorkDir, "sawmill.log"))
