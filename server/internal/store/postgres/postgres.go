@@ -39,7 +39,9 @@ type Options struct {
 	// Retention feeds the TimescaleDB retention policy (0: none). In the
 	// partitioned mode retention runs through DeleteBefore.
 	Retention time.Duration
-	// MaxConns bounds the connection pool (default 8).
+	// MaxConns bounds the connection pool (default 8, at least 2:
+	// retention and maintenance hold one for their lock while they work on
+	// another).
 	MaxConns int32
 	// TextIndexAfter is how long after its day ended a day partition gets
 	// its trigram text index (partitioned mode with pg_trgm; default 10m).
@@ -78,6 +80,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 8
 	}
+	opts.MaxConns = max(opts.MaxConns, 2)
 	if opts.TextIndexAfter <= 0 {
 		opts.TextIndexAfter = 10 * time.Minute
 	}

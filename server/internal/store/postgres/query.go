@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
@@ -368,11 +369,34 @@ func (s *Store) Services(ctx context.Context) ([]store.Service, error) {
 	return out, nil
 }
 
+// retentionLock serializes retention passes across replicas (advisory lock
+// key): every replica runs one, and in TimescaleDB mode two at once would
+// drop the same chunks and refresh the same aggregate window.
+const retentionLock int64 = partitionLock + 2
+
 // DeleteBefore removes records older than t: whole partitions (chunks)
 // first, then the older rows of the partition holding t, then the batch ids
 // of batches wholly removed (a batch cut in two keeps its id and the count
-// of its remaining records).
+// of its remaining records). One replica at a time runs it; the others wait
+// for it (then mostly find nothing left to do).
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: retention: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, retentionLock); err != nil {
+		return fmt.Errorf("postgres: retention: take lock: %w", err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, retentionLock); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) // closing the session releases the lock
+		}
+	}()
+	return s.deleteBefore(ctx, t)
+}
+
+func (s *Store) deleteBefore(ctx context.Context, t time.Time) error {
 	cut := t.UnixNano()
 	switch s.mode {
 	case ModePartitioned:
@@ -407,11 +431,34 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) error {
 		// The rows deleted above invalidated part of the aggregate; refresh
 		// it now rather than at the next policy run.
 		lo, hi := (cut-int64(time.Hour))/int64(time.Minute)*int64(time.Minute), (cut/int64(time.Minute)+1)*int64(time.Minute)
-		if _, err := s.pool.Exec(ctx, `CALL refresh_continuous_aggregate('logs_per_minute', $1::bigint, $2::bigint)`, lo, hi); err != nil {
+		if err := s.refreshAggregate(ctx, lo, hi); err != nil {
 			return fmt.Errorf("postgres: retention: refresh aggregate: %w", err)
 		}
 	}
 	return nil
+}
+
+// lockNotAvailable is SQLSTATE lock_not_available, TimescaleDB's answer to a
+// refresh while another refresh of the same aggregate runs.
+const lockNotAvailable = "55P03"
+
+// refreshAggregate refreshes logs_per_minute over [lo, hi), retrying while
+// another refresh of it (the policy's, every minute) holds it.
+func (s *Store) refreshAggregate(ctx context.Context, lo, hi int64) error {
+	wait := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		_, err := s.pool.Exec(ctx, `CALL refresh_continuous_aggregate('logs_per_minute', $1::bigint, $2::bigint)`, lo, hi)
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != lockNotAvailable || attempt == 20 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // dropPartitions drops the day partitions that end at or before cut.

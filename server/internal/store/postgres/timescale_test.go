@@ -421,3 +421,43 @@ func TestTimescaleStatsFromAggregate(t *testing.T) {
 	}
 	check(rest, "after the refresh")
 }
+
+// Every replica runs retention: concurrent DeleteBefore calls (dropping the
+// same chunks, refreshing the same aggregate window) all succeed.
+func TestTimescaleConcurrentRetention(t *testing.T) {
+	requireTimescale(t)
+	ctx := context.Background()
+	s, pool, dbURL := openTimescale(t, 0)
+	defer s.Close()
+	pauseJobs(t, pool)
+	base := storetest.Base
+	var bs []*sawmillv1.LogBatch
+	for h := 0; h < 4; h++ {
+		bs = append(bs, batchAt(fmt.Sprintf("h%d", h), "orders", base.Add(time.Duration(h-3)*time.Hour), 360, 10*time.Second))
+	}
+	_, err := s.WriteBatches(ctx, bs)
+	require.NoError(t, err)
+	require.NoError(t, compressAll(ctx, pool))
+	stores := []*postgres.Store{s}
+	for i := 0; i < 3; i++ {
+		o, err := postgres.Open(ctx, dbURL, postgres.Options{})
+		require.NoError(t, err)
+		defer o.Close()
+		stores = append(stores, o)
+	}
+	cut := base.Add(-90 * time.Minute)
+	errs := make(chan error, len(stores))
+	for _, st := range stores {
+		go func(st *postgres.Store) { errs <- st.DeleteBefore(ctx, cut) }(st)
+	}
+	for range stores {
+		assert.NoError(t, <-errs)
+	}
+	kept := keepFrom(bs, cut)
+	n, err := s.Count(ctx, store.Filter{})
+	require.NoError(t, err)
+	assert.EqualValues(t, records(kept), n)
+	got, err := s.Stats(ctx, store.StatsQuery{Step: time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, wantStats(kept, store.StatsQuery{Step: time.Minute}), got)
+}
