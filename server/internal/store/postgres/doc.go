@@ -9,10 +9,14 @@
 // store, so the embedded and the production store answer alike (storetest).
 //
 // Modes. With TimescaleDB, logs is a hypertable on time (1 h chunks),
-// compressed after an hour (segment by service), expired by a retention
-// policy, and a continuous aggregate of counts per minute by service and
-// level backs the stats API when a query fits it (minute-multiple steps,
-// no text or attribute filter). Without it, logs is a natively
+// compressed after an hour (segment by service; the policy runs every 30
+// minutes), expired by an hourly retention policy, and a continuous
+// aggregate of counts per minute by service and level backs the stats API
+// when a query fits it (minute-multiple steps, no text or attribute
+// filter). The aggregate's chunks are hours too, so retention drops the same
+// hours from both. Records stored more than a minute after their timestamp
+// reach aggregate-backed stats at the next refresh (every minute); search
+// and count see them at once. Without it, logs is a natively
 // range-partitioned table with one partition per UTC day, created on demand
 // before a write, and retention drops whole partitions. The mode is chosen
 // once, when the schema is created, recorded in the database, and logged.
@@ -25,6 +29,8 @@
 //     batches (ON CONFLICT DO NOTHING, which waits for a concurrent writer of
 //     the same id) in the same transaction as its records, which are bulk
 //     loaded with COPY. A batch whose id is already stored is skipped.
+//   - One retention pass (DeleteBefore) runs at a time across replicas
+//     (advisory lock); the others wait for it.
 //   - Every value of a filter reaches PostgreSQL as a bound parameter.
 //   - Text search does not cost the ingest rate: there is no per-row text
 //     index on the partition being written. A text condition is a
