@@ -64,8 +64,17 @@ func setupProduction(ctx context.Context, o Options, logf func(string, ...any)) 
 	}
 	cleanup := func() {
 		cleanupVhost()
-		if err := psql("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			logf("cleanup: %v", err)
+		// Retried: the server may be restarting (seen on this shared machine).
+		for attempt := 1; ; attempt++ {
+			err := psql("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			if err == nil {
+				return
+			}
+			if attempt == 5 {
+				logf("cleanup: %v (drop database %s by hand)", err, name)
+				return
+			}
+			time.Sleep(2 * time.Second)
 		}
 	}
 	a := *au
