@@ -17,7 +17,11 @@ make --no-print-directory lint
 
 for m in proto server sdk examples; do
 	section "go test: $m"
-	(cd "$m" && go test -race -count=1 -timeout 15m ./...)
+	# The server's fault tests stop PostgreSQL and restart RabbitMQ, so its
+	# packages run one at a time (-p 1): never while another package uses them.
+	p=""
+	[ "$m" = server ] && p="-p 1"
+	(cd "$m" && go test -race -count=1 -timeout 15m $p ./...)
 done
 
 # node-transport first: examples/payments installs it from the local folder.
