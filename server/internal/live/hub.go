@@ -42,7 +42,7 @@ type Hub struct {
 
 type slot struct {
 	sec    int64
-	levels [6]uint64
+	levels [store.NumLevels]uint64
 }
 
 var _ pipeline.Observer = (*Hub)(nil)
@@ -130,7 +130,7 @@ func (h *Hub) process(b *sawmillv1.LogBatch) {
 		*s = slot{sec: now}
 	}
 	for _, r := range recs {
-		s.levels[(store.Level(int32(r.GetSeverityNumber()))-1)/4]++
+		s.levels[store.LevelIndex(int32(r.GetSeverityNumber()))]++
 	}
 	subs := make([]*Subscription, 0, len(h.subs))
 	for sub := range h.subs {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/store"
 )
 
 // Entry is the JSON form of a log entry in the HTTP API.
@@ -73,7 +74,7 @@ func ToEntry(e *sawmillv1.LogEntry) Entry {
 		TimeUnixNano:       strconv.FormatUint(r.GetTimeUnixNano(), 10),
 		SeverityNumber:     int32(r.GetSeverityNumber()),
 		SeverityText:       r.GetSeverityText(),
-		Level:              LevelName(int32(r.GetSeverityNumber())),
+		Level:              store.LevelName(int32(r.GetSeverityNumber())),
 		Body:               r.GetBody(),
 		Attributes:         rawObject(r.GetAttributesJson()),
 		Logger:             r.GetLogger(),

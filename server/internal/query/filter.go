@@ -25,11 +25,6 @@ var levelNames = map[string]int32{
 	"fatal": 21, "panic": 21, "dpanic": 21,
 }
 
-// LevelName returns the lower-case name of sev's level.
-func LevelName(sev int32) string {
-	return [...]string{"trace", "debug", "info", "warn", "error", "fatal"}[(store.Level(sev)-1)/4]
-}
-
 // ParseLevel parses a level name or a severity number 1-24.
 func ParseLevel(s string) (int32, error) {
 	s = strings.ToLower(strings.TrimSpace(s))

@@ -219,7 +219,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Bucket, len(bs))
 	for i, b := range bs {
-		out[i] = Bucket{Start: b.Start.Format(time.RFC3339), Service: b.Service, Level: LevelName(b.Severity), Severity: b.Severity, Count: b.Count}
+		out[i] = Bucket{Start: b.Start.Format(time.RFC3339), Service: b.Service, Level: store.LevelName(b.Severity), Severity: b.Severity, Count: b.Count}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"step_seconds": int64(step / time.Second),
@@ -284,7 +284,7 @@ func (a *API) liveCounts(w http.ResponseWriter, r *http.Request) {
 		p := point{Second: c.Second, Service: c.Service, Levels: map[string]uint64{}}
 		for i, n := range c.Levels {
 			if n > 0 {
-				p.Levels[LevelName(int32(i*4+1))] = n
+				p.Levels[store.LevelName(int32(i*4+1))] = n
 			}
 		}
 		out = append(out, p)

@@ -34,6 +34,19 @@ func Level(sev int32) int32 {
 	return (sev-1)/4*4 + 1
 }
 
+// NumLevels is the number of severity levels (trace, debug, info, warn,
+// error, fatal).
+const NumLevels = 6
+
+var levelNames = [NumLevels]string{"trace", "debug", "info", "warn", "error", "fatal"}
+
+// LevelIndex returns the position (0-5) of sev's level in trace, debug,
+// info, warn, error, fatal; 0 and out-of-range values count as info.
+func LevelIndex(sev int32) int { return int(Level(sev)-1) / 4 }
+
+// LevelName returns the lower-case name of sev's level.
+func LevelName(sev int32) string { return levelNames[LevelIndex(sev)] }
+
 // Matcher is a compiled Filter; it is safe for concurrent use.
 type Matcher struct {
 	f         Filter

@@ -26,12 +26,6 @@ import (
 // faster (and decodes faster) at a ratio of ~2.4 instead of ~4.2.
 var s2Magic = []byte{'s', 'w', '2', 1}
 
-// levels indexes the per-level counters of a block: trace, debug, info,
-// warn, error, fatal.
-const numLevels = 6
-
-func levelIndex(sev int32) int { return int(store.Level(sev)-1) / 4 }
-
 // blockMeta is what the blocks table knows about a block without opening it.
 type blockMeta struct {
 	id       int64
@@ -40,7 +34,7 @@ type blockMeta struct {
 	maxTime  int64
 	records  int64
 	maxSev   int32
-	levels   [numLevels]int64
+	levels   [store.NumLevels]int64
 	bloom    bloom
 	dataSize int
 }
@@ -121,7 +115,7 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 			b.maxTime = max(b.maxTime, t)
 			sev := int32(r.GetSeverityNumber())
 			b.maxSev = max(b.maxSev, sev)
-			b.levels[levelIndex(sev)]++
+			b.levels[store.LevelIndex(sev)]++
 			b.bloom.addText(r.GetBody())
 			jsonattr.EachBytes(r.GetAttributesJson(), b.bloom.addAttr)
 		}

@@ -331,7 +331,7 @@ func (s *Store) Count(ctx context.Context, f store.Filter) (uint64, error) {
 		}
 		inside := (f.From == 0 || meta.minTime >= f.From) && (f.To == 0 || meta.maxTime < f.To)
 		if fast && inside {
-			for l := levelIndex(max(f.MinSeverity, 1)); l < numLevels; l++ {
+			for l := store.LevelIndex(max(f.MinSeverity, 1)); l < store.NumLevels; l++ {
 				total += uint64(meta.levels[l])
 			}
 			continue
