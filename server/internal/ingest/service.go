@@ -167,21 +167,18 @@ func (s *Service) PushStream(stream sawmillv1.IngestService_PushStreamServer) er
 
 func (s *Service) handle(ctx context.Context, b *sawmillv1.LogBatch) result {
 	now := s.opts.Now()
+	n := len(b.GetRecords())
 	size := proto.Size(b)
 	if vs := validate.Batch(b, size, now, s.opts.Limits); len(vs) > 0 {
-		s.mBatches.WithLabelValues("invalid").Inc()
-		s.mRejected.WithLabelValues("invalid").Add(float64(len(b.GetRecords())))
-		s.rejected.Add(int64(len(b.GetRecords())))
+		s.count(outcomeInvalid, n)
 		return result{err: invalid(b, vs)}
 	}
 	if s.ids.contains(b.GetBatchId()) {
-		s.mBatches.WithLabelValues("duplicate").Inc()
-		return result{accepted: uint32(len(b.GetRecords())), duplicate: true}
+		s.count(outcomeDuplicate, n)
+		return result{accepted: uint32(n), duplicate: true}
 	}
 	if !s.acquire(int64(size)) {
-		s.mBatches.WithLabelValues("full").Inc()
-		s.mRejected.WithLabelValues("full").Add(float64(len(b.GetRecords())))
-		s.rejected.Add(int64(len(b.GetRecords())))
+		s.count(outcomeFull, n)
 		return result{err: exhausted("too many bytes in flight, retry shortly", 200*time.Millisecond)}
 	}
 	defer s.release(int64(size))
@@ -190,10 +187,35 @@ func (s *Service) handle(ctx context.Context, b *sawmillv1.LogBatch) result {
 		return s.publishError(b, err)
 	}
 	s.ids.add(b.GetBatchId())
-	s.mBatches.WithLabelValues("accepted").Inc()
-	s.mRecords.Add(float64(len(b.GetRecords())))
-	s.accepted.Add(int64(len(b.GetRecords())))
-	return result{accepted: uint32(len(b.GetRecords()))}
+	s.count(outcomeAccepted, n)
+	return result{accepted: uint32(n)}
+}
+
+// Outcomes of a batch, the values of the metrics' outcome and reason labels.
+const (
+	outcomeAccepted    = "accepted"
+	outcomeDuplicate   = "duplicate"
+	outcomeInvalid     = "invalid"
+	outcomeFull        = "full"
+	outcomeUnavailable = "unavailable"
+	outcomeCanceled    = "canceled"
+)
+
+// count records the outcome of a batch of n records: every batch in
+// sawmill_ingest_batches_total, accepted records in the accepted counters,
+// and the records of a batch refused by the server (not a canceled one) in
+// the rejected counters.
+func (s *Service) count(outcome string, n int) {
+	s.mBatches.WithLabelValues(outcome).Inc()
+	switch outcome {
+	case outcomeAccepted:
+		s.mRecords.Add(float64(n))
+		s.accepted.Add(int64(n))
+	case outcomeDuplicate, outcomeCanceled:
+	default:
+		s.mRejected.WithLabelValues(outcome).Add(float64(n))
+		s.rejected.Add(int64(n))
+	}
 }
 
 // Accepted returns the records acknowledged since start.
@@ -203,26 +225,21 @@ func (s *Service) Accepted() int64 { return s.accepted.Load() }
 func (s *Service) Rejected() int64 { return s.rejected.Load() }
 
 func (s *Service) publishError(b *sawmillv1.LogBatch, err error) result {
-	n := float64(len(b.GetRecords()))
-	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		s.rejected.Add(int64(len(b.GetRecords())))
-	}
-	var full *pipeline.FullError
+	n := len(b.GetRecords())
 	switch {
-	case errors.As(err, &full):
-		s.mBatches.WithLabelValues("full").Inc()
-		s.mRejected.WithLabelValues("full").Add(n)
-		return result{err: exhausted("queue full: "+err.Error(), full.RetryAfter)}
 	case errors.Is(err, pipeline.ErrFull):
-		s.mBatches.WithLabelValues("full").Inc()
-		s.mRejected.WithLabelValues("full").Add(n)
-		return result{err: exhausted("queue full: "+err.Error(), time.Second)}
+		retry := time.Second
+		var full *pipeline.FullError
+		if errors.As(err, &full) {
+			retry = full.RetryAfter
+		}
+		s.count(outcomeFull, n)
+		return result{err: exhausted("queue full: "+err.Error(), retry)}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		s.mBatches.WithLabelValues("canceled").Inc()
+		s.count(outcomeCanceled, n)
 		return result{err: status.FromContextError(err)}
 	default:
-		s.mBatches.WithLabelValues("unavailable").Inc()
-		s.mRejected.WithLabelValues("unavailable").Add(n)
+		s.count(outcomeUnavailable, n)
 		if !errors.Is(err, pipeline.ErrUnavailable) {
 			s.log.Error("publish batch", zap.String("batch_id", b.GetBatchId()), zap.Error(err))
 		}
