@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
@@ -107,4 +108,18 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
+}
+
+// Backoff is the wait before retry attempt+1 (attempt counts from 0):
+// exponential from base, capped at limit, with jitter in [d/2, d) so that
+// replicas retrying together spread out.
+func Backoff(attempt int, base, limit time.Duration) time.Duration {
+	d := limit
+	if attempt >= 0 && attempt < 32 && base<<attempt > 0 {
+		d = min(base<<attempt, limit)
+	}
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"time"
 
@@ -118,14 +117,9 @@ func (q *Queue) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// backoff is the wait before retry attempt+1: exponential from backoffBase
-// up to backoffMax, with jitter in [d/2, d).
+// backoff is the wait before retry attempt+1.
 func backoff(attempt int) time.Duration {
-	d := backoffMax
-	if attempt < 16 {
-		d = min(backoffBase<<attempt, backoffMax)
-	}
-	return d/2 + rand.N(d/2)
+	return pipeline.Backoff(attempt, backoffBase, backoffMax)
 }
 
 // deliver hands es to c until it is acknowledged (stored or dead-lettered);

@@ -232,11 +232,7 @@ func (q *Queue) deliver(ctx, dctx context.Context, c pipeline.Consumer, ds []amq
 // storeBackoff is the wait before store retry attempt+1: 100 ms doubling to
 // 5 s, with jitter.
 func storeBackoff(attempt int) time.Duration {
-	d := 5 * time.Second
-	if attempt < 6 {
-		d = min(100*time.Millisecond<<attempt, d)
-	}
-	return d/2 + time.Duration(time.Now().UnixNano()%int64(d/2+1))
+	return pipeline.Backoff(attempt, 100*time.Millisecond, 5*time.Second)
 }
 
 // deadLetter publishes d to the dead-letter queue with reason (confirmed)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -399,11 +398,7 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 // backoff is the wait before attempt+1: exponential from 100 ms up to
 // Options.ReconnectMax, with jitter in [d/2, d).
 func (q *Queue) backoff(attempt int) time.Duration {
-	d := q.opts.ReconnectMax
-	if attempt < 16 {
-		d = min(100*time.Millisecond<<attempt, q.opts.ReconnectMax)
-	}
-	return d/2 + rand.N(d/2+1)
+	return pipeline.Backoff(attempt, 100*time.Millisecond, q.opts.ReconnectMax)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
