@@ -256,6 +256,12 @@ func TestEmbeddedIngestAndQuery(t *testing.T) {
 	assert.NotEmpty(t, sr.GetNextCursor())
 	_, err = qc.Search(ctx, &sawmillv1.SearchRequest{Cursor: "@@"})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	ls, err := qc.ListServices(ctx, &sawmillv1.ListServicesRequest{})
+	require.NoError(t, err)
+	require.Len(t, ls.GetServices(), 3)
+	assert.Equal(t, "orders", ls.GetServices()[0].GetName())
+	assert.Equal(t, uint64(100), ls.GetServices()[0].GetTotal())
+	assert.Equal(t, uint64(now.Add(99*time.Millisecond).UnixNano()), ls.GetServices()[0].GetLastSeenUnixNano())
 }
 
 func TestEmbeddedRejectsBadInput(t *testing.T) {

@@ -178,13 +178,5 @@ func (s *Service) ListServices(ctx context.Context, _ *sawmillv1.ListServicesReq
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	out := &sawmillv1.ListServicesResponse{}
-	for _, sv := range svcs {
-		info := &sawmillv1.ServiceInfo{Name: sv.Name, RatePerSecond: sv.RatePerSecond, Total: sv.Total}
-		if t, err := time.Parse(time.RFC3339Nano, sv.LastSeen); err == nil {
-			info.LastSeenUnixNano = uint64(t.UnixNano())
-		}
-		out.Services = append(out.Services, info)
-	}
-	return out, nil
+	return &sawmillv1.ListServicesResponse{Services: svcs}, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
 	"github.com/sawmill-dev/sawmill/server/internal/live"
 	"github.com/sawmill-dev/sawmill/server/internal/store"
 )
@@ -237,33 +238,41 @@ type ServiceJSON struct {
 	Total         uint64  `json:"total"`
 }
 
-// ServiceList merges stored services with live rates.
-func ServiceList(ctx context.Context, s store.Reader, h *live.Hub) ([]ServiceJSON, error) {
+// ServiceList merges stored services with live rates, by name. A service
+// seen live but not stored yet has no last-seen time.
+func ServiceList(ctx context.Context, s store.Reader, h *live.Hub) ([]*sawmillv1.ServiceInfo, error) {
 	svcs, err := s.Services(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rates := h.Rate()
-	out := make([]ServiceJSON, 0, len(svcs))
+	out := make([]*sawmillv1.ServiceInfo, 0, len(svcs))
 	seen := map[string]bool{}
 	for _, sv := range svcs {
 		seen[sv.Name] = true
-		out = append(out, ServiceJSON{Name: sv.Name, LastSeen: sv.LastSeen.Format(time.RFC3339Nano), RatePerSecond: rates[sv.Name], Total: sv.Total})
+		out = append(out, &sawmillv1.ServiceInfo{Name: sv.Name, LastSeenUnixNano: uint64(sv.LastSeen.UnixNano()), RatePerSecond: rates[sv.Name], Total: sv.Total})
 	}
-	for name, rate := range rates { // live but not stored yet
+	for name, rate := range rates {
 		if !seen[name] {
-			out = append(out, ServiceJSON{Name: name, RatePerSecond: rate})
+			out = append(out, &sawmillv1.ServiceInfo{Name: name, RatePerSecond: rate})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out, nil
 }
 
 func (a *API) services(w http.ResponseWriter, r *http.Request) {
-	out, err := ServiceList(r.Context(), a.Store, a.Hub)
+	svcs, err := ServiceList(r.Context(), a.Store, a.Hub)
 	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	out := make([]ServiceJSON, len(svcs))
+	for i, sv := range svcs {
+		out[i] = ServiceJSON{Name: sv.GetName(), RatePerSecond: sv.GetRatePerSecond(), Total: sv.GetTotal()}
+		if sv.GetLastSeenUnixNano() != 0 {
+			out[i].LastSeen = rfc3339(sv.GetLastSeenUnixNano())
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"services": out})
 }
