@@ -135,3 +135,39 @@ func TestObserveNeverBlocks(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestNextPacesAndKeepsAlive(t *testing.T) {
+	h := New(Options{})
+	sub := h.Subscribe(store.Filter{}, 1000)
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	h.process(batch("a", "orders", 9, 9))
+	es, skipped, ok := sub.Next(ctx, 200*time.Millisecond, nil)
+	require.True(t, ok)
+	assert.Equal(t, []string{"a~0", "a~1"}, ids(es))
+	assert.Zero(t, skipped)
+
+	// The next batch is held until the interval since the last one passed.
+	h.process(batch("b", "orders", 9))
+	start := time.Now()
+	es, _, ok = sub.Next(ctx, 200*time.Millisecond, nil)
+	require.True(t, ok)
+	assert.Equal(t, []string{"b~0"}, ids(es))
+	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
+
+	// Nothing waiting: a keep-alive tick returns empty-handed.
+	tick := make(chan time.Time, 1)
+	tick <- time.Now()
+	es, skipped, ok = sub.Next(ctx, 0, tick)
+	assert.True(t, ok)
+	assert.Empty(t, es)
+	assert.Zero(t, skipped)
+
+	// The context ends the wait.
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	_, _, ok = sub.Next(cctx, 0, nil)
+	assert.False(t, ok)
+}

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ type Subscription struct {
 	tokens  float64
 	last    time.Time
 	wake    chan struct{}
+	sent    time.Time // when Next last returned entries (owner only)
 }
 
 // Subscribe opens a tail of the records matching f, sending at most rate
@@ -47,6 +49,37 @@ func (s *Subscription) Close() {
 	s.h.mu.Lock()
 	delete(s.h.subs, s)
 	s.h.mu.Unlock()
+}
+
+// Next returns the entries waiting (in arrival order) and how many matching
+// records sampling skipped, waiting until there are some. It returns at most
+// once per interval with entries, so a reader gets batches at a bounded
+// pace. When keepalive fires first it returns nothing with ok true, so the
+// caller can keep an idle stream open; ok is false once ctx ends. Only the
+// subscription's owner calls Next.
+func (s *Subscription) Next(ctx context.Context, interval time.Duration, keepalive <-chan time.Time) (es []*sawmillv1.LogEntry, skipped uint64, ok bool) {
+	if wait := interval - time.Since(s.sent); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, 0, false
+		case <-t.C:
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, 0, false
+		case <-keepalive:
+			return nil, 0, true
+		case <-s.wake:
+			if es, skipped = s.Take(); len(es) > 0 || skipped > 0 {
+				s.sent = time.Now()
+				return es, skipped, true
+			}
+		}
+	}
 }
 
 // Ready is signalled when entries may be waiting.

@@ -113,26 +113,13 @@ func (s *Service) Tail(req *sawmillv1.TailRequest, stream sawmillv1.QueryService
 	if interval <= 0 {
 		interval = 100 * time.Millisecond
 	}
-	ctx := stream.Context()
 	for {
-		select {
-		case <-ctx.Done():
+		es, skipped, ok := sub.Next(stream.Context(), interval, nil)
+		if !ok {
 			return nil
-		case <-sub.Ready():
-			es, skipped := sub.Take()
-			if len(es) == 0 && skipped == 0 {
-				continue
-			}
-			if err := stream.Send(&sawmillv1.TailResponse{Entries: es, Skipped: skipped}); err != nil {
-				return err
-			}
-			t := time.NewTimer(interval)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
+		}
+		if err := stream.Send(&sawmillv1.TailResponse{Entries: es, Skipped: skipped}); err != nil {
+			return err
 		}
 	}
 }

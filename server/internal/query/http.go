@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -309,6 +309,16 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+// writeEvent writes one Server-Sent Event with v as its JSON data.
+func writeEvent(w io.Writer, event string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+	return err
+}
+
 // tail streams matching records as Server-Sent Events: an event "logs" with
 // {"logs":[...],"skipped":N} at most every TailInterval, and a comment line
 // every 15 s to keep proxies from closing an idle stream.
@@ -343,41 +353,20 @@ func (a *API) tail(w http.ResponseWriter, r *http.Request) {
 	}
 	ping := time.NewTicker(15 * time.Second)
 	defer ping.Stop()
-	var b strings.Builder
 	for {
-		select {
-		case <-r.Context().Done():
+		es, skipped, ok := sub.Next(r.Context(), interval, ping.C)
+		if !ok {
 			return
-		case <-ping.C:
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
-				return
-			}
-			fl.Flush()
-		case <-sub.Ready():
-			es, skipped := sub.Take()
-			if len(es) == 0 && skipped == 0 {
-				continue
-			}
-			data, err := json.Marshal(map[string]any{"logs": ToEntries(es), "skipped": skipped})
-			if err != nil {
-				return
-			}
-			b.Reset()
-			b.WriteString("event: logs\ndata: ")
-			b.Write(data)
-			b.WriteString("\n\n")
-			if _, err := fmt.Fprint(w, b.String()); err != nil {
-				return
-			}
-			fl.Flush()
-			// Pace events so a browser gets at most 1/interval of them.
-			t := time.NewTimer(interval)
-			select {
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
 		}
+		var err error
+		if len(es) == 0 && skipped == 0 {
+			_, err = io.WriteString(w, ": ping\n\n")
+		} else {
+			err = writeEvent(w, "logs", map[string]any{"logs": ToEntries(es), "skipped": skipped})
+		}
+		if err != nil {
+			return
+		}
+		fl.Flush()
 	}
 }
