@@ -3,6 +3,7 @@ package sawmill
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -45,8 +46,12 @@ type ErrorInfo struct {
 // (and its Attrs) can be reused right after.
 type Record struct {
 	// Time is when the event happened; zero lets the server use the
-	// observed time. Times before 2000 or more than a day ahead of the
-	// local clock are sent as zero (the server would reject them).
+	// observed time. Times before 2000-01-01 or more than 24 hours ahead
+	// of the local clock (years beyond 2262 included) are sent as zero,
+	// which the server replaces with the observed time: it would reject
+	// the whole batch for them. The observed time is the local clock at
+	// Log; a clock outside the same range sends zero there too, and the
+	// server uses its receive time.
 	Time         time.Time
 	Severity     Severity
 	SeverityText string // the logger's own level name, at most 32 bytes
@@ -74,7 +79,25 @@ const (
 	MaxSourceFuncBytes   = 4 << 10
 )
 
-var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+// The times the server accepts (log.proto): from 2000-01-01 to 24 hours
+// past its clock. maxUnixNano is the last instant unix nanoseconds hold
+// (2262-04-11); time.Time.UnixNano is undefined beyond it (year 2600
+// wraps to 2015), so every check is made on time.Time before converting.
+var (
+	minTime      = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxUnixNano  = time.Unix(0, math.MaxInt64)
+	maxAheadTime = 24 * time.Hour
+)
+
+// unixNano returns t as unix nanoseconds when the server accepts it
+// (2000-01-01 to now + 24h), else 0: the server then uses the observed
+// time (or, for the observed time itself, its receive time).
+func unixNano(t, now time.Time) uint64 {
+	if t.Before(minTime) || t.After(now.Add(maxAheadTime)) || t.After(maxUnixNano) {
+		return 0
+	}
+	return uint64(t.UnixNano())
+}
 
 // clean returns s as valid UTF-8 of at most max bytes, cut with the
 // truncation marker when longer. It allocates only when s must change.
@@ -157,14 +180,8 @@ func appendRecord(b []byte, r *Record, attrs []byte, now time.Time) []byte {
 	eMsg := clean(r.Error.Message, MaxErrorMessageBytes)
 	eStack := clean(r.Error.Stack, MaxErrorStackBytes)
 
-	var t uint64
-	if !r.Time.IsZero() {
-		ns := r.Time.UnixNano()
-		if ns >= minTime && ns <= now.UnixNano()+int64(24*time.Hour) {
-			t = uint64(ns)
-		}
-	}
-	observed := uint64(now.UnixNano())
+	t := unixNano(r.Time, now)
+	observed := unixNano(now, now)
 	sev := r.Severity
 	if sev < 0 || sev > 24 {
 		sev = SeverityUnspecified
@@ -197,7 +214,9 @@ func appendRecord(b []byte, r *Record, attrs []byte, now time.Time) []byte {
 	if t != 0 {
 		size += 9
 	}
-	size += 9 // observed time is never zero
+	if observed != 0 {
+		size += 9
+	}
 	if sev != 0 {
 		size += 1 + protowire.SizeVarint(uint64(sev))
 	}
@@ -228,8 +247,10 @@ func appendRecord(b []byte, r *Record, attrs []byte, now time.Time) []byte {
 		b = protowire.AppendTag(b, fRecTime, protowire.Fixed64Type)
 		b = protowire.AppendFixed64(b, t)
 	}
-	b = protowire.AppendTag(b, fRecObserved, protowire.Fixed64Type)
-	b = protowire.AppendFixed64(b, observed)
+	if observed != 0 {
+		b = protowire.AppendTag(b, fRecObserved, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, observed)
+	}
 	if sev != 0 {
 		b = protowire.AppendTag(b, fRecSeverity, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(sev))

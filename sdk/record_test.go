@@ -113,3 +113,46 @@ func TestBatchFrameDecodesAsPushRequest(t *testing.T) {
 	assert.Empty(t, sawmilltest.Validate(b))
 	assert.NotEqual(t, NewBatchID(), NewBatchID())
 }
+
+// TestAppendRecordTimeRange checks the time rule on time.Time itself:
+// UnixNano is undefined outside 1678-2262 and wrapped year 2600 to 2015
+// and year 1430 to 2014, inside the accepted range.
+func TestAppendRecordTimeRange(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		name string
+		t    time.Time
+		want uint64 // 0: left to the server's observed time
+	}{
+		{"year 1430", time.Date(1430, 3, 1, 12, 0, 0, 0, time.UTC), 0},
+		{"year 1677", time.Date(1677, 6, 1, 0, 0, 0, 0, time.UTC), 0},
+		{"1999-12-31", time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC), 0},
+		{"2000-01-01", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), uint64(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())},
+		{"year 2262", time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC), 0},
+		{"year 2600", time.Date(2600, 1, 1, 0, 0, 0, 0, time.UTC), 0},
+		{"year 9999", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), 0},
+		{"now", now, uint64(now.UnixNano())},
+		{"now+23h", now.Add(23 * time.Hour), uint64(now.Add(23 * time.Hour).UnixNano())},
+		{"now+25h", now.Add(25 * time.Hour), 0},
+		{"zero", time.Time{}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := decodeRecord(t, appendRecord(nil, &Record{Time: tc.t}, nil, now))
+			assert.Equal(t, tc.want, rec.GetTimeUnixNano(), "sent %s", time.Unix(0, int64(rec.GetTimeUnixNano())).UTC())
+			batch := &sawmillv1.LogBatch{BatchId: NewBatchID(), Resource: &sawmillv1.Resource{Service: "s"}, Records: []*sawmillv1.LogRecord{rec}}
+			assert.Empty(t, sawmilltest.Validate(batch))
+		})
+	}
+}
+
+// TestAppendRecordObservedTimeFromBadClock: a clock that is not set (1970)
+// or beyond what unix nanoseconds hold must not make the server reject the
+// batch; the observed time is then left to the server too.
+func TestAppendRecordObservedTimeFromBadClock(t *testing.T) {
+	for _, now := range []time.Time{time.Unix(0, 0), time.Date(1999, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2600, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		rec := decodeRecord(t, appendRecord(nil, &Record{Time: now}, nil, now))
+		assert.Zero(t, rec.GetObservedTimeUnixNano(), "clock at %s", now)
+		assert.Zero(t, rec.GetTimeUnixNano(), "clock at %s", now)
+	}
+}
