@@ -15,6 +15,8 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor for Config.Compression
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
 )
@@ -45,20 +47,32 @@ type result struct {
 	msg        string
 	violations []string
 	retryAfter time.Duration
+	st         *status.Status // the server's status with its details; nil: built from the fields
+	cause      error          // the gRPC error the result was made from, if any
 }
 
 func (r result) err() error {
 	if r.code == codes.OK {
 		return nil
 	}
-	return &StatusError{Code: r.code, Message: r.msg, Violations: r.violations}
+	return &StatusError{Code: r.code, Message: r.msg, Violations: r.violations, status: r.st, cause: r.cause}
 }
 
-// StatusError is a failed push as the server (or the connection) reported it.
+// StatusError is a failed push as the server (or the connection) reported
+// it. It works with the standard helpers: status.Code, status.FromError
+// and status.Convert return the server's status with its details
+// (google.rpc.BadRequest field violations, google.rpc.RetryInfo), for
+// PushStream answers too; errors.Is(err, context.DeadlineExceeded) holds
+// for DeadlineExceeded (an attempt that outlived Config.RequestTimeout) and
+// errors.Is(err, context.Canceled) for Canceled. SendError and DropError
+// wrap it, so the same helpers work on what Config.OnError receives.
 type StatusError struct {
 	Code       codes.Code
 	Message    string
 	Violations []string // "field: description" for InvalidArgument
+
+	status *status.Status
+	cause  error
 }
 
 func (e *StatusError) Error() string {
@@ -67,6 +81,54 @@ func (e *StatusError) Error() string {
 		s += "; " + v
 	}
 	return s
+}
+
+// GRPCStatus returns the status the server answered with, details
+// included; status.FromError and status.Code find it through this method.
+func (e *StatusError) GRPCStatus() *status.Status {
+	if e.status != nil {
+		return e.status
+	}
+	return status.New(e.Code, e.Message)
+}
+
+// Is makes errors.Is(err, context.DeadlineExceeded) and
+// errors.Is(err, context.Canceled) hold for the matching codes.
+func (e *StatusError) Is(target error) bool {
+	switch target {
+	case context.DeadlineExceeded:
+		return e.Code == codes.DeadlineExceeded
+	case context.Canceled:
+		return e.Code == codes.Canceled
+	}
+	return false
+}
+
+// Unwrap returns the gRPC error the push failed with, if any.
+func (e *StatusError) Unwrap() error { return e.cause }
+
+// streamStatus builds the status of a failed PushStream answer, with the
+// same details a failed Push carries.
+func streamStatus(r result, violations []*sawmillv1.FieldViolation) *status.Status {
+	st := status.New(r.code, r.msg)
+	var details []protoadapt.MessageV1
+	if r.retryAfter > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(r.retryAfter)})
+	}
+	if len(violations) > 0 {
+		br := &errdetails.BadRequest{}
+		for _, v := range violations {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
+		}
+		details = append(details, br)
+	}
+	if len(details) == 0 {
+		return st
+	}
+	if withDetails, err := st.WithDetails(details...); err == nil {
+		return withDetails
+	}
+	return st
 }
 
 // retryable reports whether a failed batch should be sent again. Internal
@@ -83,8 +145,11 @@ func retryable(c codes.Code) bool {
 
 // fromError turns a gRPC error into a result.
 func fromError(err error) result {
-	st, _ := status.FromError(err)
-	r := result{code: st.Code(), msg: st.Message()}
+	st, ok := status.FromError(err)
+	r := result{code: st.Code(), msg: st.Message(), cause: err}
+	if ok {
+		r.st = st
+	}
 	if r.code == codes.OK { // not a status error
 		r.code = codes.Unknown
 	}
@@ -191,6 +256,9 @@ func (p *streamPusher) receive(st *pushStream) {
 		for _, v := range resp.GetFieldViolations() {
 			r.violations = append(r.violations, v.GetField()+": "+v.GetDescription())
 		}
+		if r.code != codes.OK {
+			r.st = streamStatus(r, resp.GetFieldViolations())
+		}
 		st.mu.Lock()
 		ch, ok := st.waiters[resp.GetBatchId()]
 		delete(st.waiters, resp.GetBatchId())
@@ -247,7 +315,7 @@ func (p *streamPusher) push(ctx context.Context, id string, req []byte) result {
 		return r
 	case <-ctx.Done():
 		// The stream may be stuck: start over on a new one.
-		p.fail(st, result{code: codes.DeadlineExceeded, msg: "no answer on the ingest stream: " + ctx.Err().Error()})
+		p.fail(st, result{code: status.FromContextError(ctx.Err()).Code(), msg: "no answer on the ingest stream: " + ctx.Err().Error(), cause: ctx.Err()})
 		return <-ch
 	}
 }

@@ -112,7 +112,9 @@ func (s *Server) Close() {
 
 // FailNext makes the next n batches (Push calls or stream messages) fail
 // with code; retryAfter, when positive, is sent as google.rpc.RetryInfo
-// (Push) or retry_after (stream).
+// (Push) or retry_after (stream). An injected InvalidArgument names the
+// field "batch" in its violations (google.rpc.BadRequest), as the real
+// server always names what is wrong.
 func (s *Server) FailNext(n int, code codes.Code, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -312,7 +314,12 @@ func (s *Server) accept(b *sawmillv1.LogBatch) answer {
 	if len(s.failures) > 0 {
 		f := s.failures[0]
 		s.failures = s.failures[1:]
-		return answer{code: f.code, msg: "sawmilltest: injected failure", retryAfter: f.retryAfter}
+		a := answer{code: f.code, msg: "sawmilltest: injected failure", retryAfter: f.retryAfter}
+		if f.code == codes.InvalidArgument {
+			// The real server always names what is wrong.
+			a.violations = []*sawmillv1.FieldViolation{{Field: "batch", Description: "sawmilltest: injected failure"}}
+		}
+		return a
 	}
 	if s.discard {
 		s.discarded += len(b.GetRecords())
