@@ -33,6 +33,10 @@ const reserve = MaxAttributesDepth + len(`,"`+TruncatedKey+`":"`+TruncationMarke
 // rules of log.proto: integers without a fraction, floats always with a
 // fraction or exponent, non-finite floats as "NaN"/"+Inf"/"-Inf", bytes as
 // {"$bytes":"<base64>"}, strings as valid UTF-8 (invalid bytes become U+FFFD).
+// Two more rules of log.proto hold for keys and strings alike: NUL becomes
+// U+FFFD (the server refuses the escape \u0000, which PostgreSQL's jsonb
+// cannot store), and a key starting with "$", reserved for markers such as
+// $bytes, is written with a "_" prefix ("$ref" becomes "_$ref").
 //
 // It is a streaming writer: call Key then one value inside objects, values
 // alone inside arrays. It never produces an invalid document whatever the
@@ -65,12 +69,11 @@ func (a *Attrs) Reset() {
 	*a = Attrs{buf: buf}
 }
 
+// start begins a document when none is open: after the zero value,
+// Reset, or Bytes (whose state must not leak into the next document).
 func (a *Attrs) start() {
 	if !a.started {
-		a.started = true
-		a.buf = append(a.buf[:0], '{')
-		a.depth = 1
-		a.mark = 1
+		*a = Attrs{buf: append(a.buf[:0], '{'), depth: 1, mark: 1, started: true}
 	}
 }
 
@@ -117,12 +120,23 @@ func (a *Attrs) Key(k string) {
 		return
 	}
 	a.member()
-	a.buf, _ = appendString(a.buf, k, len(k)*6+2)
-	a.buf = append(a.buf, ':')
-	a.keyPending = true
+	a.buf = append(a.buf, '"')
+	if len(k) > 0 && k[0] == '$' {
+		// log.proto reserves "$" keys for markers such as {"$bytes":...}.
+		a.buf = append(a.buf, '_')
+	}
+	a.buf = appendEscaped(a.buf, k)
+	a.buf = append(a.buf, '"', ':')
 	if a.depth == 1 {
 		a.topKeys++
 	}
+	if len(a.buf)+16 > a.limit() {
+		// Escaping made the key too long for any value after it.
+		a.rollback()
+		a.skipNext = true
+		return
+	}
+	a.keyPending = true
 }
 
 // rollback removes the member being written (key and partial value).
@@ -521,7 +535,7 @@ func appendFloat(b []byte, v float64, bits int) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendString writes s as a JSON string (quotes included), invalid UTF-8
-// replaced by U+FFFD. When the quoted, escaped form would exceed max bytes it
+// and NUL replaced by U+FFFD. When the quoted, escaped form would exceed max bytes it
 // is cut at a character boundary and ends with TruncationMarker.
 func appendString(b []byte, s string, max int) ([]byte, bool) {
 	if len(s)*6+2 <= max {
@@ -540,6 +554,8 @@ func appendString(b []byte, s string, max int) ([]byte, bool) {
 			switch {
 			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
 				n = 2
+			case c == 0:
+				n = 3 // U+FFFD
 			case c < 0x20:
 				n = 6
 			default:
@@ -564,7 +580,8 @@ func appendString(b []byte, s string, max int) ([]byte, bool) {
 	return append(b, '"'), false
 }
 
-// appendEscaped writes the JSON-escaped body of s (no quotes).
+// appendEscaped writes the JSON-escaped body of s (no quotes): invalid
+// UTF-8 and NUL become U+FFFD, other control characters \uXXXX escapes.
 func appendEscaped(b []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
@@ -584,6 +601,10 @@ func appendEscaped(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
+			case 0:
+				// PostgreSQL's jsonb cannot hold \u0000, so log.proto
+				// rejects it: NUL becomes U+FFFD, like invalid UTF-8.
+				b = append(b, "\ufffd"...)
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}

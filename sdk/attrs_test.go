@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sawmill-dev/sawmill/sdk/internal/wirecheck"
 )
 
 // decode parses an attributes document keeping numbers as json.Number.
@@ -26,12 +28,14 @@ func decode(t testing.TB, doc []byte) map[string]any {
 	return m
 }
 
-// checkLimits asserts the document respects log.proto's limits.
+// checkLimits asserts the document respects log.proto's rules and limits,
+// as every v1 server checks them.
 func checkLimits(t testing.TB, doc []byte) {
 	t.Helper()
 	if len(doc) == 0 {
 		return
 	}
+	require.NoError(t, wirecheck.Attrs(doc), "%.200s", doc)
 	require.LessOrEqual(t, len(doc), MaxAttributesBytes)
 	m := decode(t, doc)
 	require.LessOrEqual(t, len(m), MaxAttributesKeys)
@@ -406,4 +410,71 @@ func FuzzAttrs(f *testing.F) {
 		}
 		checkLimits(t, a.Bytes())
 	})
+}
+
+// TestAttrsServerRulesBeyondJSON: NUL is valid JSON as \u0000 but log.proto
+// rejects it (PostgreSQL jsonb cannot hold it), and "$" keys are reserved
+// for markers: one such value used to get a whole batch rejected.
+func TestAttrsServerRulesBeyondJSON(t *testing.T) {
+	var a Attrs
+	a.Key("nul")
+	a.String("a\x00b")
+	a.Key("k\x00")
+	a.Int(1)
+	a.Key("$bytes")
+	a.String("not base64")
+	a.Key("obj")
+	a.BeginObject()
+	a.Key("$x")
+	a.Bool(true)
+	a.EndObject()
+	a.Key("bin")
+	a.Binary([]byte{0, 1})
+	doc := a.Bytes()
+	checkLimits(t, doc)
+	assert.Equal(t, `{"nul":"a`+"\uFFFD"+`b","k`+"\uFFFD"+`":1,"_$bytes":"not base64","obj":{"_$x":true},"bin":{"$bytes":"AAE="}}`, string(doc))
+
+	// A cut string counts NUL at its real size.
+	a.Key("long")
+	a.String(strings.Repeat("\x00", MaxAttributesBytes))
+	doc = a.Bytes()
+	checkLimits(t, doc)
+	assert.Greater(t, len(doc), MaxAttributesBytes-reserve-64, "the budget is used, not wasted on escapes that are not written")
+}
+
+// TestAttrsKeyEscapingCountsInBudget: a key is measured as written
+// (escapes included), so a key without a value cannot push the document
+// past 64 KiB.
+func TestAttrsKeyEscapingCountsInBudget(t *testing.T) {
+	for _, tail := range []func(a *Attrs){
+		func(*Attrs) {},
+		func(a *Attrs) { a.Key("next") },
+		func(a *Attrs) { a.BeginObject() },
+	} {
+		var a Attrs
+		a.Key("first")
+		a.Int(1)
+		a.Key(strings.Repeat("\x01", 20_000))
+		tail(&a)
+		doc := a.Bytes()
+		checkLimits(t, doc)
+		m := decode(t, doc)
+		assert.Equal(t, json.Number("1"), m["first"])
+		assert.Equal(t, TruncationMarker, m[TruncatedKey])
+	}
+}
+
+// TestAttrsBytesStartsANewDocument: writing after Bytes starts a fresh
+// document, as Bytes promises; the previous one's state used to leak
+// into it ("{,"k":1}", a stale key count or truncation flag).
+func TestAttrsBytesStartsANewDocument(t *testing.T) {
+	var a Attrs
+	for i := range MaxAttributesKeys + 5 {
+		a.Key("k" + string(rune('a'+i%26)))
+		a.Int(int64(i))
+	}
+	checkLimits(t, a.Bytes())
+	a.Key("k")
+	a.Int(1)
+	assert.Equal(t, `{"k":1}`, string(a.Bytes()))
 }

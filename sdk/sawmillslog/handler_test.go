@@ -143,3 +143,24 @@ func TestMapping(t *testing.T) {
 	assert.Equal(t, sawmillv1.SeverityNumber_SEVERITY_NUMBER_INFO3, r.GetSeverityNumber())
 	assert.Equal(t, "INFO+2", r.GetSeverityText())
 }
+
+// TestHandlerOneBadValueNeverCostsTheBatch: see the zap core's test of
+// the same name.
+func TestHandlerOneBadValueNeverCostsTheBatch(t *testing.T) {
+	srv := sawmilltest.New(t)
+	c := newClient(t, srv)
+	logger := slog.New(sawmillslog.New(c, nil))
+	logger.Info("before")
+	logger.Info("body a\x00b", slog.String("k", "a\x00b"), slog.String("key\x00", "v"),
+		slog.Group("$g", slog.String("in", "\x00")), slog.Any("m", map[string]any{"$bytes": "x"}))
+	logger.With(slog.String("$w", "\x00")).WithGroup("g\x00").Info("with")
+	logger.Info("after")
+	flush(t, c)
+	require.Equal(t, 4, srv.Count(), "no record costs its batch")
+	assert.Zero(t, c.Stats().Rejected)
+	recs := srv.Records()
+	assert.Equal(t, "body a\x00b", recs[1].GetBody())
+	assert.Equal(t, map[string]any{"k": "a\uFFFDb", "key\uFFFD": "v", "_$g": map[string]any{"in": "\uFFFD"},
+		"m": map[string]any{"_$bytes": "x"}}, attrs(t, recs[1]))
+	assert.Equal(t, map[string]any{"_$w": "\uFFFD"}, attrs(t, recs[2]))
+}

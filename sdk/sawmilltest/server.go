@@ -1,9 +1,7 @@
 package sawmilltest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -24,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/sdk/internal/wirecheck"
 )
 
 // Server is an in-memory sawmill.v1.IngestService on a loopback port. It
@@ -339,140 +337,20 @@ func (s *Server) accept(b *sawmillv1.LogBatch) answer {
 	return answer{accepted: uint32(len(b.GetRecords()))}
 }
 
-// Validate checks a batch against the rules of log.proto and returns the
-// broken ones (nil when the batch is acceptable).
+// Validate checks a batch against the rules of log.proto, as a Sawmill
+// server whose clock reads now applies them, and returns the broken ones
+// (nil when the batch is acceptable). The rules follow the contract as
+// written, so a batch Validate accepts is accepted by every v1 server:
+// strings valid UTF-8 within their lengths, times from 2000 to 24 hours
+// ahead, attributes a JSON object within 64 KiB, 128 top-level keys and 16
+// levels, without the escape \u0000 or unpaired surrogates, and with "$"
+// keys only as the {"$bytes":"<base64>"} marker.
 func Validate(b *sawmillv1.LogBatch) []*sawmillv1.FieldViolation {
 	var out []*sawmillv1.FieldViolation
-	bad := func(field, format string, args ...any) {
-		out = append(out, &sawmillv1.FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
-	}
-	id := b.GetBatchId()
-	if len(id) < 1 || len(id) > 64 {
-		bad("batch.batch_id", "length %d not in 1..64", len(id))
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			bad("batch.batch_id", "byte %d is not printable ASCII", i)
-			break
-		}
-	}
-	res := b.GetResource()
-	if n := len(res.GetService()); n < 1 || n > 128 {
-		bad("batch.resource.service", "length %d not in 1..128", n)
-	}
-	for f, v := range map[string]string{"service": res.GetService(), "instance": res.GetInstance(), "environment": res.GetEnvironment(), "version": res.GetVersion()} {
-		if !utf8.ValidString(v) {
-			bad("batch.resource."+f, "invalid UTF-8")
-		}
-	}
-	if err := validateAttrs(res.GetAttributesJson()); err != nil {
-		bad("batch.resource.attributes_json", "%v", err)
-	}
-	if n := len(b.GetRecords()); n < 1 || n > 10000 {
-		bad("batch.records", "%d records not in 1..10000", n)
-	}
-	if n := proto.Size(b); n > 8<<20 {
-		bad("batch", "%d bytes encoded, more than 8 MiB", n)
-	}
-	for i, r := range b.GetRecords() {
-		p := fmt.Sprintf("batch.records[%d].", i)
-		for f, v := range map[string]string{"severity_text": r.GetSeverityText(), "body": r.GetBody(), "logger": r.GetLogger(),
-			"source.file": r.GetSource().GetFile(), "source.function": r.GetSource().GetFunction(),
-			"error.type": r.GetError().GetType(), "error.message": r.GetError().GetMessage(), "error.stack": r.GetError().GetStack()} {
-			if !utf8.ValidString(v) {
-				bad(p+f, "invalid UTF-8")
-			}
-		}
-		if len(r.GetSeverityText()) > 32 {
-			bad(p+"severity_text", "longer than 32 bytes")
-		}
-		if len(r.GetBody()) > 64<<10 {
-			bad(p+"body", "longer than 64 KiB")
-		}
-		if len(r.GetLogger()) > 256 {
-			bad(p+"logger", "longer than 256 bytes")
-		}
-		if n := len(r.GetTraceId()); n != 0 && n != 16 {
-			bad(p+"trace_id", "%d bytes, want 0 or 16", n)
-		}
-		if n := len(r.GetSpanId()); n != 0 && n != 8 {
-			bad(p+"span_id", "%d bytes, want 0 or 8", n)
-		}
-		if sev := r.GetSeverityNumber(); sev < 0 || sev > 24 {
-			bad(p+"severity_number", "%d not in 0..24", sev)
-		}
-		if t := r.GetTimeUnixNano(); t != 0 && (t < uint64(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()) || t > uint64(time.Now().Add(24*time.Hour).UnixNano())) {
-			bad(p+"time_unix_nano", "%d before 2000 or more than 24h ahead", t)
-		}
-		if err := validateAttrs(r.GetAttributesJson()); err != nil {
-			bad(p+"attributes_json", "%v", err)
-		}
+	for _, v := range wirecheck.Batch(b, time.Now()) {
+		out = append(out, &sawmillv1.FieldViolation{Field: v.Field, Description: v.Description})
 	}
 	return out
-}
-
-// validateAttrs checks an attributes document: empty, or a JSON object of
-// valid UTF-8, at most 64 KiB, 128 top-level keys and 16 levels deep.
-func validateAttrs(doc []byte) error {
-	if len(doc) == 0 {
-		return nil
-	}
-	if len(doc) > 64<<10 {
-		return fmt.Errorf("%d bytes, more than 64 KiB", len(doc))
-	}
-	if !utf8.Valid(doc) || !json.Valid(doc) {
-		return errors.New("not valid JSON")
-	}
-	if len(bytes.TrimSpace(doc)) == 0 || bytes.TrimSpace(doc)[0] != '{' {
-		return errors.New("not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	depth, maxDepth := 0, 0
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if d, ok := tok.(json.Delim); ok {
-			if d == '{' || d == '[' {
-				depth++
-				maxDepth = max(maxDepth, depth)
-			} else {
-				depth--
-			}
-		}
-	}
-	keys := countTopKeys(doc)
-	if keys > 128 {
-		return fmt.Errorf("%d top-level keys, more than 128", keys)
-	}
-	if maxDepth > 16 {
-		return fmt.Errorf("nesting %d deeper than 16", maxDepth)
-	}
-	return nil
-}
-
-// countTopKeys counts the keys of the top-level object, duplicates included.
-func countTopKeys(doc []byte) int {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	if _, err := dec.Token(); err != nil { // '{'
-		return 0
-	}
-	n := 0
-	for dec.More() {
-		if _, err := dec.Token(); err != nil { // key
-			return n
-		}
-		n++
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return n
-		}
-	}
-	return n
 }
 
 // sizeCounter records request payload sizes.

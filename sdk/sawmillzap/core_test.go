@@ -322,3 +322,52 @@ func TestConcurrentWriteSyncWith(t *testing.T) {
 	require.NoError(t, logger.Sync())
 	assert.Equal(t, 2000, srv.Count())
 }
+
+// TestCoreOneBadValueNeverCostsTheBatch: NUL characters and keys that
+// log.proto reserves ("$...") in one record's fields used to get the whole
+// batch rejected; now every record is stored, the attribute text with NUL
+// as U+FFFD (PostgreSQL jsonb cannot hold \u0000) and "$" keys prefixed
+// with "_", while body and error keep their NUL.
+func TestCoreOneBadValueNeverCostsTheBatch(t *testing.T) {
+	srv := sawmilltest.New(t)
+	c := newClient(t, srv)
+	logger := zap.New(sawmillzap.NewCore(c, zapcore.DebugLevel))
+	for i := range 5 {
+		logger.Info(fmt.Sprintf("plain %d", i), zap.Int("i", i))
+	}
+	logger.Info("body a\x00b",
+		zap.String("k", "a\x00b"),
+		zap.String("key\x00", "v"),
+		zap.ByteString("bs", []byte("x\x00y")),
+		zap.Strings("list", []string{"\x00"}),
+		zap.Any("m", map[string]any{"$bytes": "not base64", "$x": 1}),
+		zap.Namespace("$ns"), zap.String("in", "\x00"),
+	)
+	logger.Error("failed", zap.Error(errors.New("e\x00rr")))
+	for i := range 5 {
+		logger.Info(fmt.Sprintf("plain %d", i+5), zap.Int("i", i+5))
+	}
+	require.NoError(t, logger.Sync())
+	assert.Equal(t, 12, srv.Count(), "no record costs its batch")
+	assert.Zero(t, c.Stats().Rejected)
+
+	var nul, failed *sawmillv1.LogRecord
+	for _, r := range srv.Records() {
+		switch r.GetBody() {
+		case "body a\x00b":
+			nul = r
+		case "failed":
+			failed = r
+		}
+	}
+	require.NotNil(t, nul, "the body keeps its NUL")
+	m := attrs(t, nul)
+	assert.Equal(t, "a\uFFFDb", m["k"])
+	assert.Equal(t, "v", m["key\uFFFD"])
+	assert.Equal(t, "x\uFFFDy", m["bs"])
+	assert.Equal(t, []any{"\uFFFD"}, m["list"])
+	assert.Equal(t, map[string]any{"_$bytes": "not base64", "_$x": json.Number("1")}, m["m"])
+	assert.Equal(t, map[string]any{"in": "\uFFFD"}, m["_$ns"])
+	require.NotNil(t, failed)
+	assert.Equal(t, "e\x00rr", failed.GetError().GetMessage())
+}
