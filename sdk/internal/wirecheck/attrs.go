@@ -3,6 +3,9 @@ package wirecheck
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -253,7 +256,41 @@ func number(doc []byte, i int) (int, error) {
 			i++
 		}
 	}
-	return i, nil
+	return i, representable(doc[start:i], start)
+}
+
+// MaxNumberScale is the most digits after the decimal point a number may
+// have once its exponent is applied (PostgreSQL's numeric holds no more).
+const MaxNumberScale = 16383
+
+// representable checks a syntactically valid number n: its magnitude must
+// not round beyond a double (1e999; clients send non-finite values as the
+// strings "NaN", "+Inf", "-Inf"), and its scale must not pass
+// MaxNumberScale.
+func representable(n []byte, off int) error {
+	mant, exp := string(n), int64(0)
+	if e := strings.IndexAny(mant, "eE"); e >= 0 {
+		const limit = 1 << 40 // saturate: beyond, every number is out of range
+		x, err := strconv.ParseInt(strings.TrimPrefix(mant[e+1:], "+"), 10, 64)
+		if err != nil || x > limit || x < -limit {
+			x = limit
+			if mant[e+1] == '-' {
+				x = -limit
+			}
+		}
+		mant, exp = mant[:e], x
+	}
+	frac := 0
+	if d := strings.IndexByte(mant, '.'); d >= 0 {
+		frac = len(mant) - d - 1
+	}
+	if int64(frac)-exp > MaxNumberScale { // zero too: the server does not look at the digits
+		return syntaxErr(off, "number has more than %d digits after the decimal point", MaxNumberScale)
+	}
+	if f, err := strconv.ParseFloat(string(n), 64); err != nil && math.IsInf(f, 0) {
+		return syntaxErr(off, "number beyond the range of a double")
+	}
+	return nil
 }
 
 // str scans the string opening at doc[i] == '"' and returns the offset after
