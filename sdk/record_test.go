@@ -156,3 +156,21 @@ func TestAppendRecordObservedTimeFromBadClock(t *testing.T) {
 		assert.Zero(t, rec.GetTimeUnixNano(), "clock at %s", now)
 	}
 }
+
+// FuzzRecord: whatever bytes a record's fields hold, the encoded batch
+// passes log.proto's rules (sawmilltest.Validate, the server's rules).
+func FuzzRecord(f *testing.F) {
+	f.Add("body", "info", "logger", "file.go", "fn", "*T", "msg", "stack", int64(0), int32(9), 12)
+	f.Add("a\x00b\xff", strings.Repeat("é", 20), "\xed\xa0\x80", "", "\x00", "", "\xc0", "", int64(-1)<<62, int32(-3), -7)
+	f.Fuzz(func(t *testing.T, body, sevText, logger, file, fn, eType, eMsg, eStack string, unixSec int64, sev int32, line int) {
+		now := time.Now()
+		r := &Record{Time: time.Unix(unixSec, 0), Severity: Severity(sev), SeverityText: sevText, Body: body, Logger: logger,
+			Source: Source{File: file, Line: line, Function: fn}, Error: ErrorInfo{Type: eType, Message: eMsg, Stack: eStack}}
+		rec := decodeRecord(t, appendRecord(nil, r, nil, now))
+		batch := &sawmillv1.LogBatch{BatchId: NewBatchID(), Resource: &sawmillv1.Resource{Service: "s"}, Records: []*sawmillv1.LogRecord{rec}}
+		require.Empty(t, sawmilltest.Validate(batch))
+		if utf8.ValidString(body) && len(body) <= MaxBodyBytes {
+			require.Equal(t, body, rec.GetBody(), "a valid body is sent as it is, NUL included")
+		}
+	})
+}
