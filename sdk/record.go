@@ -80,23 +80,26 @@ const (
 )
 
 // The times the server accepts (log.proto): from 2000-01-01 to 24 hours
-// past its clock. maxUnixNano is the last instant unix nanoseconds hold
-// (2262-04-11); time.Time.UnixNano is undefined beyond it (year 2600
-// wraps to 2015), so every check is made on time.Time before converting.
-var (
-	minTime      = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxUnixNano  = time.Unix(0, math.MaxInt64)
-	maxAheadTime = 24 * time.Hour
+// past its clock. time.Time.UnixNano is undefined beyond what an int64 of
+// nanoseconds holds (1678 to 2262: year 2600 wraps to 2015), so the range
+// is checked in seconds first, which never overflow.
+const (
+	minUnixSec = 946684800                          // 2000-01-01T00:00:00Z
+	maxUnixSec = math.MaxInt64 / int64(time.Second) // 2262-04-11T23:47:16Z, the last second UnixNano holds
+	maxAheadNs = int64(24 * time.Hour)              // how far past the clock a time may be
 )
 
-// unixNano returns t as unix nanoseconds when the server accepts it
-// (2000-01-01 to now + 24h), else 0: the server then uses the observed
-// time (or, for the observed time itself, its receive time).
-func unixNano(t, now time.Time) uint64 {
-	if t.Before(minTime) || t.After(now.Add(maxAheadTime)) || t.After(maxUnixNano) {
+// unixNano returns t as unix nanoseconds when it lies between 2000-01-01
+// and limit (unix ns), else 0: the server then uses the observed time or,
+// for the observed time itself, its receive time.
+func unixNano(t time.Time, limit int64) uint64 {
+	if s := t.Unix(); s < minUnixSec || s >= maxUnixSec {
 		return 0
 	}
-	return uint64(t.UnixNano())
+	if ns := t.UnixNano(); ns <= limit {
+		return uint64(ns)
+	}
+	return 0
 }
 
 // clean returns s as valid UTF-8 of at most max bytes, cut with the
@@ -180,8 +183,12 @@ func appendRecord(b []byte, r *Record, attrs []byte, now time.Time) []byte {
 	eMsg := clean(r.Error.Message, MaxErrorMessageBytes)
 	eStack := clean(r.Error.Stack, MaxErrorStackBytes)
 
-	t := unixNano(r.Time, now)
-	observed := unixNano(now, now)
+	observed := unixNano(now, math.MaxInt64)
+	limit := int64(math.MaxInt64) // a clock outside the range: the server judges
+	if observed != 0 {
+		limit = int64(observed) + maxAheadNs
+	}
+	t := unixNano(r.Time, limit)
 	sev := r.Severity
 	if sev < 0 || sev > 24 {
 		sev = SeverityUnspecified
