@@ -26,9 +26,17 @@
 //     server stores it once; a batch the server rejects for good
 //     (InvalidArgument, Unauthenticated, ...) is dropped, counted and
 //     reported instead of being retried forever.
-//   - Every record satisfies the wire contract (log.proto) before it is
-//     sent: attributes follow its JSON type rules and limits, strings are
-//     valid UTF-8, oversized values are cut and end with TruncationMarker.
+//   - Every record satisfies the wire contract (log.proto) as written
+//     before it is sent, so no v1 server rejects a batch for one record:
+//     attributes follow its JSON type rules and limits (NUL in their keys
+//     and strings becomes U+FFFD, keys starting with "$" get a "_" prefix),
+//     strings are valid UTF-8, oversized values are cut and end with
+//     TruncationMarker, and times the server would refuse (before 2000,
+//     more than 24 hours ahead, beyond 2262) are sent as 0 so that the
+//     server stores the observed time.
+//   - Errors given to Config.OnError wrap a *StatusError: status.Code,
+//     status.FromError and errors.Is(err, context.DeadlineExceeded) work on
+//     them.
 //   - Flush returns once everything logged before it is acknowledged
 //     (durable on the server) or its context ends; Close flushes, then
 //     releases the connection and every goroutine, within its context.

@@ -2,8 +2,12 @@ package sawmill_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sawmill-dev/sawmill/sdk"
 	"github.com/sawmill-dev/sawmill/sdk/sawmilltest"
@@ -49,4 +53,45 @@ func ExampleNew() {
 	// Output:
 	// order created {"order_id":482913,"amount":42.0}
 	// acked 1
+}
+
+// What Config.OnError receives works with the standard gRPC and context
+// helpers: status.Code, status.FromError (details included) and errors.Is.
+func ExampleStatusError() {
+	srv, err := sawmilltest.Start()
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	srv.FailNext(1, codes.ResourceExhausted, 10*time.Millisecond) // the server is overloaded once
+
+	reported := make(chan error, 10)
+	client, err := sawmill.New(context.Background(), sawmill.Config{
+		Endpoint: srv.Addr(),
+		Resource: sawmill.Resource{Service: "orders"},
+		OnError: func(err error) {
+			select {
+			case reported <- err:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	_ = client.Log(&sawmill.Record{Body: "order created"})
+
+	err = <-reported
+	var retry *sawmill.SendError
+	fmt.Println(errors.As(err, &retry), status.Code(err), errors.Is(err, context.DeadlineExceeded))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Close(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("stored", srv.Count())
+	// Output:
+	// true ResourceExhausted false
+	// stored 1
 }
