@@ -104,7 +104,7 @@ func Time(r *rand.Rand) time.Time {
 	return times[r.IntN(len(times))]
 }
 
-var floats = []float64{0, -0.0, 1, 1.5, -2.25e-300, 1e300, 1e21, 1e-7, math.MaxFloat64, math.SmallestNonzeroFloat64,
+var floats = []float64{0, math.Copysign(0, -1), 1, 1.5, -2.25e-300, 1e300, 1e21, 1e-7, math.MaxFloat64, math.SmallestNonzeroFloat64,
 	math.NaN(), math.Inf(1), math.Inf(-1), float64(math.MaxInt64), 0.1}
 
 // Float returns a random float, non-finite ones included.
