@@ -229,3 +229,6 @@ func Bytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// FreeBytes returns the bytes available on the filesystem of dir.
+func FreeBytes(dir string) (int64, error) { return freeBytes(dir) }

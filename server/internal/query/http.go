@@ -26,11 +26,12 @@ type Status struct {
 	Stored       int64  `json:"stored_records"`
 	Rejected     int64  `json:"rejected_records"` // refused for good (invalid)
 	Refused      int64  `json:"refused_records"`  // answered "retry" (full, unavailable); retried ones may be in Ingested too
-	// DiskRefusing is the reason ingest refuses batches for want of disk
-	// space (embedded mode), empty while it accepts them.
-	DiskRefusing string `json:"disk_refusing,omitempty"`
 	LiveDropped  int64  `json:"live_dropped_batches"`
 	Mode         string `json:"mode"`
+
+	// DiskRefusing is why ingest refuses batches for want of disk space
+	// (embedded mode); empty while it accepts them.
+	DiskRefusing string `json:"disk_refusing,omitempty"`
 }
 
 // API serves the HTTP JSON API.
