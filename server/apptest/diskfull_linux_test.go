@@ -392,3 +392,51 @@ func TestEmbeddedDiskFull(t *testing.T) {
 	empty, segs = emptySegments(t, s.DataDir)
 	assert.LessOrEqual(t, empty, 1, "empty segments (of %d)", segs)
 }
+
+// A restart on a disk with no space at all cannot open the store (SQLite
+// needs room for its write-ahead log): it exits saying so, and once space is
+// freed it starts and has every acknowledged record.
+func TestEmbeddedRestartOnFullDisk(t *testing.T) {
+	mnt := mountTmpfs(t, 16<<20)
+	s := &Server{t: t, GRPCAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), DataDir: filepath.Join(mnt, "data"),
+		Args: []string{"--disk-reserve", fmt.Sprint(2 << 20)}}
+	t.Cleanup(func() {
+		s.Kill()
+		if t.Failed() {
+			t.Logf("sawmill output:\n%s", tail(s.Logs(), 6000))
+		}
+	})
+	s.Restart()
+	c := sawmillv1.NewIngestServiceClient(s.Conn(t))
+	for range 10 {
+		_, err := Push(context.Background(), c, Batch("full", 500, time.Now()))
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Stop(15*time.Second))
+
+	filler := filepath.Join(mnt, "filler")
+	f, err := os.Create(filler)
+	require.NoError(t, err)
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			require.ErrorIs(t, err, syscall.ENOSPC)
+			break
+		}
+	}
+	require.NoError(t, f.Close())
+	before := len(s.Logs())
+	s.Launch()
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("sawmill did not exit on a full disk")
+	}
+	require.Error(t, s.exitErr)
+	out := s.Logs()[before:]
+	assert.Contains(t, out, `data dir "`+s.DataDir+`" is full: 0 B free, below --disk-reserve 2.0 MiB; free space on its disk and start again: `)
+
+	require.NoError(t, os.Remove(filler))
+	s.Restart()
+	assert.EqualValues(t, 5000, s.WaitCount(t, url.Values{}, 5000, 15*time.Second))
+}

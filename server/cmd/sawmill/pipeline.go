@@ -113,7 +113,7 @@ func (s *server) fullDiskHint(dir string, err error) error {
 	if ferr != nil || free >= s.cfg.DiskReserve {
 		return err
 	}
-	return fmt.Errorf("data dir %q is nearly full (%s free, --disk-reserve %s); free space on its disk: %w",
+	return fmt.Errorf("data dir %q is full: %s free, below --disk-reserve %s; free space on its disk and start again: %w",
 		dir, diskguard.Bytes(free), diskguard.Bytes(s.cfg.DiskReserve), err)
 }
 
