@@ -338,7 +338,6 @@ func TestEmbeddedDiskFull(t *testing.T) {
 	assert.Equal(t, acked, st.Stored)
 	assert.Zero(t, st.Rejected, "clients saw nothing rejected")
 	assert.Equal(t, refused, st.Refused, "refused = the retryable answers clients got")
-	assert.Equal(t, "1", metricValue(t, s, "sawmill_disk_ingest_refused"))
 	assert.NotEqual(t, "0", metricValue(t, s, "sawmill_disk_refused_batches_total"))
 	assert.NotContains(t, s.Logs(), "database or disk is full", "the store never ran out of room")
 	empty, segs := emptySegments(t, s.DataDir)
@@ -377,10 +376,14 @@ func TestEmbeddedDiskFull(t *testing.T) {
 	require.Equal(t, codes.ResourceExhausted, st2.Code(), "%v", err)
 	assert.Contains(t, st2.Message(), "disk nearly full")
 	require.NotNil(t, retryInfo(st2))
+	assert.Equal(t, "1", metricValue(t, s, "sawmill_disk_ingest_refused"))
+	require.Equal(t, http.StatusOK, s.Get(t, "/api/v1/status", nil, &st))
+	assert.Contains(t, st.DiskRefusing, "disk nearly full: ")
 
 	// Space is freed: ready and accepting again.
 	require.NoError(t, os.Remove(filler))
 	waitReadyz(t, s, http.StatusOK, "", 10*time.Second)
+	assert.Equal(t, "0", metricValue(t, s, "sawmill_disk_ingest_refused"))
 	resp, err := Push(context.Background(), ingest, Batch("after", 100, time.Now()))
 	require.NoError(t, err)
 	assert.EqualValues(t, 100, resp.GetAccepted())
