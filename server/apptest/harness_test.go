@@ -116,8 +116,17 @@ func tail(s string, n int) string {
 	return s
 }
 
-// Restart starts the process again on the same ports and data directory.
+// Restart starts the process again on the same ports and data directory
+// and waits until /readyz answers 200.
 func (s *Server) Restart() {
+	s.t.Helper()
+	s.Launch()
+	s.WaitReady(20 * time.Second)
+}
+
+// Launch starts the process on the server's ports and data directory
+// without waiting for it to be ready.
+func (s *Server) Launch() {
 	s.t.Helper()
 	args := append([]string{"--grpc-addr", s.GRPCAddr, "--http-addr", s.HTTPAddr, "--data-dir", s.DataDir, "--log-level", "info"}, s.Args...)
 	s.cmd = exec.Command(Binary(s.t), args...)
@@ -132,7 +141,6 @@ func (s *Server) Restart() {
 		s.exitErr = cmd.Wait()
 		close(done)
 	}(s.cmd, s.done)
-	s.WaitReady(20 * time.Second)
 }
 
 // WaitReady waits for /readyz.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/sawmill-dev/sawmill/server/internal/diskguard"
 	"github.com/sawmill-dev/sawmill/server/internal/queue/direct"
 	"github.com/sawmill-dev/sawmill/server/internal/queue/diskq"
 	"github.com/sawmill-dev/sawmill/server/internal/queue/rabbitmq"
@@ -40,15 +41,30 @@ func (s *server) openPipeline(ctx context.Context) error {
 	}
 }
 
-// openEmbedded opens the embedded queue and store under the data directory.
+// openEmbedded opens the embedded queue and store under the data directory,
+// behind a guard of the directory's free space (internal/diskguard).
 func (s *server) openEmbedded(ctx context.Context) error {
 	dir := s.cfg.DataDir
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("data dir %q: %w", dir, err)
 	}
+	// The queue first: its recovery needs no new disk space and deletes the
+	// segments already delivered, so a restart on a full disk gets that
+	// space back before the store opens.
+	q, err := diskq.Open(filepath.Join(dir, "queue"), diskq.Options{
+		MaxBytes: s.cfg.QueueMaxBytes,
+		Observer: s.hub,
+		Logger:   s.log.Named("queue"),
+	})
+	if err != nil {
+		return s.fullDiskHint(dir, err)
+	}
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "logs.db"), sqlite.Options{})
 	if err != nil {
-		return err
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = q.Shutdown(sctx)
+		return s.fullDiskHint(dir, err)
 	}
 	s.store = st
 	s.closer = append(s.closer, func() {
@@ -56,15 +72,23 @@ func (s *server) openEmbedded(ctx context.Context) error {
 			s.log.Error("close store", zap.Error(err))
 		}
 	})
-	q, err := diskq.Open(filepath.Join(dir, "queue"), diskq.Options{
-		MaxBytes: s.cfg.QueueMaxBytes,
-		Observer: s.hub,
-		Logger:   s.log.Named("queue"),
+	guard, err := diskguard.New(diskguard.Options{
+		Dir:        dir,
+		Reserve:    s.cfg.DiskReserve,
+		Queued:     func() int64 { _, b := q.Depth(); return b },
+		Logger:     s.log.Named("diskguard"),
+		Registerer: s.reg,
 	})
 	if err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = q.Shutdown(sctx)
 		return err
 	}
-	s.queue = q
+	s.closer = append(s.closer, guard.Close)
+	s.disk = guard
+	s.readyChecks = append(s.readyChecks, guard.Err)
+	s.queue = guard.Wrap(q)
 	s.mode = "embedded"
 	qDepth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sawmill_queue_batches", Help: "Batches waiting in the queue for the store."},
 		func() float64 { b, _ := q.Depth(); return float64(b) })
@@ -73,8 +97,24 @@ func (s *server) openEmbedded(ctx context.Context) error {
 	dead := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sawmill_queue_dead_lettered_total", Help: "Batches the store could never take, set aside in the dead-letter directory."},
 		func() float64 { return float64(q.DeadLettered()) })
 	s.reg.MustRegister(qDepth, qBytes, dead)
-	s.log.Info("embedded mode", zap.String("data_dir", dir), zap.String("queue", "diskq"), zap.String("store", "sqlite"))
+	free := guard.Free()
+	s.log.Info("embedded mode", zap.String("data_dir", dir), zap.String("queue", "diskq"), zap.String("store", "sqlite"),
+		zap.Int64("disk_free_bytes", free), zap.Int64("disk_reserve_bytes", s.cfg.DiskReserve))
+	if err := guard.Err(); err != nil {
+		s.log.Warn("starting with the data dir's disk nearly full: ingest refuses batches until space is freed; what is queued drains into the store", zap.Error(err))
+	}
 	return nil
+}
+
+// fullDiskHint adds the free space of dir to a start-up error when the disk
+// is nearly full, which is then the likely cause.
+func (s *server) fullDiskHint(dir string, err error) error {
+	free, ferr := diskguard.FreeBytes(dir)
+	if ferr != nil || free >= s.cfg.DiskReserve {
+		return err
+	}
+	return fmt.Errorf("data dir %q is full: %s free, below --disk-reserve %s; free space on its disk and start again: %w",
+		dir, diskguard.Bytes(free), diskguard.Bytes(s.cfg.DiskReserve), err)
 }
 
 // openPostgres opens the PostgreSQL store and starts its maintenance (the

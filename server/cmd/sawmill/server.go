@@ -27,6 +27,7 @@ import (
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
 	"github.com/sawmill-dev/sawmill/server/internal/auth"
 	"github.com/sawmill-dev/sawmill/server/internal/config"
+	"github.com/sawmill-dev/sawmill/server/internal/diskguard"
 	"github.com/sawmill-dev/sawmill/server/internal/ingest"
 	"github.com/sawmill-dev/sawmill/server/internal/live"
 	"github.com/sawmill-dev/sawmill/server/internal/pipeline"
@@ -51,6 +52,7 @@ type server struct {
 	grpc   *grpc.Server
 	http   *http.Server
 	ready  atomic.Bool
+	disk   *diskguard.Guard // embedded mode only
 	// readyChecks must all pass for /readyz to answer 200.
 	readyChecks []func() error
 	closer      []func()
@@ -153,11 +155,17 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 
 func (s *server) statusNow() query.Status {
 	b, by := s.queue.Depth()
-	return query.Status{
+	st := query.Status{
 		QueueBatches: b, QueueBytes: by, Mode: s.mode,
-		Ingested: s.ingest.Accepted(), Rejected: s.ingest.Rejected(),
+		Ingested: s.ingest.Accepted(), Rejected: s.ingest.Rejected(), Refused: s.ingest.Refused(),
 		Stored: s.writer.Stored(), LiveDropped: s.hub.Dropped(),
 	}
+	if s.disk != nil {
+		if err := s.disk.Err(); err != nil {
+			st.DiskRefusing = err.Error()
+		}
+	}
+	return st
 }
 
 // serve runs until ctx ends, then stops gracefully: stop accepting, drain

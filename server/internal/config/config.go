@@ -26,6 +26,7 @@ type Config struct {
 	Tokens          []string
 	UIToken         string // required by the dashboard's query API (ingest tokens work there too)
 	QueueMaxBytes   int64
+	DiskReserve     int64 // embedded mode: free bytes kept on the data directory's disk (floor)
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -39,6 +40,8 @@ const (
 	DefaultGRPCAddr = ":7070"
 	DefaultHTTPAddr = ":7080"
 	DefaultDataDir  = "./sawmill-data"
+	// DefaultDiskReserve is the default --disk-reserve, 256 MiB.
+	DefaultDiskReserve int64 = 256 << 20
 )
 
 // EnvPrefix starts every environment variable.
@@ -60,6 +63,7 @@ func newFlagSet(c *Config, tokens *stringList) *flag.FlagSet {
 	fs.Var(tokens, "token", "bearer token required on ingest and query (repeatable; SAWMILL_TOKENS takes a comma-separated list); none means open")
 	fs.StringVar(&c.UIToken, "ui-token", "", "token the dashboard and the HTTP query API require (users type it into the dashboard's sign-in page); ingest tokens are accepted too; none means open")
 	fs.Int64Var(&c.QueueMaxBytes, "queue-max-bytes", 1<<30, "bound of the embedded queue on disk, bytes; when full, ingest answers RESOURCE_EXHAUSTED")
+	fs.Int64Var(&c.DiskReserve, "disk-reserve", DefaultDiskReserve, "embedded mode: free bytes kept on the data directory's disk; ingest answers RESOURCE_EXHAUSTED (and /readyz 503) once free space falls below this plus twice the bytes queued for the store")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "the server's own log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "the server's own log format: json or console")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop may take to drain the queue into the store")
@@ -183,6 +187,9 @@ func (c Config) Validate() error {
 	}
 	if c.QueueMaxBytes < 16<<20 {
 		errs = append(errs, fmt.Errorf("--queue-max-bytes %d: want at least 16 MiB", c.QueueMaxBytes))
+	}
+	if c.DiskReserve < 1<<20 {
+		errs = append(errs, fmt.Errorf("--disk-reserve %d: want at least 1 MiB (1048576)", c.DiskReserve))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

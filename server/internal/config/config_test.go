@@ -22,22 +22,25 @@ func TestParseDefaults(t *testing.T) {
 	assert.Equal(t, 7*24*time.Hour, c.Retention)
 	assert.Equal(t, 50, c.RecentSize)
 	assert.Empty(t, c.Tokens)
+	assert.EqualValues(t, 256<<20, c.DiskReserve)
 }
 
 func TestParseEnvAndFlags(t *testing.T) {
 	c, err := Parse([]string{"--grpc-addr", "127.0.0.1:9000", "--token", "a"},
 		env(map[string]string{
-			"SAWMILL_GRPC_ADDR":   "127.0.0.1:1", // the flag wins
-			"SAWMILL_HTTP_ADDR":   "127.0.0.1:9001",
-			"SAWMILL_RETENTION":   "72h",
-			"SAWMILL_RECENT_SIZE": "10",
-			"SAWMILL_TOKENS":      "b, c",
+			"SAWMILL_GRPC_ADDR":    "127.0.0.1:1", // the flag wins
+			"SAWMILL_HTTP_ADDR":    "127.0.0.1:9001",
+			"SAWMILL_RETENTION":    "72h",
+			"SAWMILL_RECENT_SIZE":  "10",
+			"SAWMILL_TOKENS":       "b, c",
+			"SAWMILL_DISK_RESERVE": "4194304",
 		}), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:9000", c.GRPCAddr)
 	assert.Equal(t, "127.0.0.1:9001", c.HTTPAddr)
 	assert.Equal(t, 72*time.Hour, c.Retention)
 	assert.Equal(t, 10, c.RecentSize)
+	assert.EqualValues(t, 4<<20, c.DiskReserve)
 	assert.Equal(t, []string{"a"}, c.Tokens, "--token on the command line wins over SAWMILL_TOKENS")
 
 	c, err = Parse(nil, env(map[string]string{"SAWMILL_TOKENS": "b, c"}), io.Discard)
@@ -57,6 +60,7 @@ func TestParseErrors(t *testing.T) {
 		"short retention":  {args: []string{"--retention", "1s"}, want: "--retention"},
 		"recent size":      {args: []string{"--recent-size", "0"}, want: "--recent-size"},
 		"log level":        {args: []string{"--log-level", "loud"}, want: "--log-level"},
+		"disk reserve":     {args: []string{"--disk-reserve", "1000"}, want: "--disk-reserve 1000: want at least 1 MiB"},
 		"stray argument":   {args: []string{"serve"}, want: "unexpected argument"},
 		"unknown flag":     {args: []string{"--nope"}, want: "not defined"},
 	} {

@@ -46,10 +46,12 @@ type Service struct {
 
 	accepted atomic.Int64
 	rejected atomic.Int64
+	refused  atomic.Int64
 
 	mBatches  *prometheus.CounterVec
 	mRecords  prometheus.Counter
 	mRejected *prometheus.CounterVec
+	mRefused  *prometheus.CounterVec
 }
 
 var _ sawmillv1.IngestServiceServer = (*Service)(nil)
@@ -86,11 +88,14 @@ func New(pub pipeline.Publisher, opts Options) *Service {
 			Name: "sawmill_ingest_records_total", Help: "Records acknowledged as durable.",
 		}),
 		mRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sawmill_ingest_rejected_records_total", Help: "Records in rejected batches, by reason.",
+			Name: "sawmill_ingest_rejected_records_total", Help: "Records in batches refused for good (INVALID_ARGUMENT), by reason.",
+		}, []string{"reason"}),
+		mRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sawmill_ingest_refused_records_total", Help: "Records in batches answered with a retryable refusal (RESOURCE_EXHAUSTED: full; UNAVAILABLE), by reason; a client that retried and got its ack counts them in sawmill_ingest_records_total as well.",
 		}, []string{"reason"}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(s.mBatches, s.mRecords, s.mRejected)
+		opts.Registerer.MustRegister(s.mBatches, s.mRecords, s.mRejected, s.mRefused)
 	}
 	return s
 }
@@ -203,8 +208,11 @@ const (
 
 // count records the outcome of a batch of n records: every batch in
 // sawmill_ingest_batches_total, accepted records in the accepted counters,
-// and the records of a batch refused by the server (not a canceled one) in
-// the rejected counters.
+// the records of a batch refused for good (invalid) in the rejected
+// counters, and those of a batch answered "retry" (full, unavailable) in the
+// refused counters: the client retries the same batch id, and an ack it gets
+// later counts the records as accepted, so the counters match what clients
+// saw.
 func (s *Service) count(outcome string, n int) {
 	s.mBatches.WithLabelValues(outcome).Inc()
 	switch outcome {
@@ -212,6 +220,9 @@ func (s *Service) count(outcome string, n int) {
 		s.mRecords.Add(float64(n))
 		s.accepted.Add(int64(n))
 	case outcomeDuplicate, outcomeCanceled:
+	case outcomeFull, outcomeUnavailable:
+		s.mRefused.WithLabelValues(outcome).Add(float64(n))
+		s.refused.Add(int64(n))
 	default:
 		s.mRejected.WithLabelValues(outcome).Add(float64(n))
 		s.rejected.Add(int64(n))
@@ -221,8 +232,14 @@ func (s *Service) count(outcome string, n int) {
 // Accepted returns the records acknowledged since start.
 func (s *Service) Accepted() int64 { return s.accepted.Load() }
 
-// Rejected returns the records of rejected batches since start.
+// Rejected returns the records of batches refused for good (invalid) since
+// start.
 func (s *Service) Rejected() int64 { return s.rejected.Load() }
+
+// Refused returns the records of batches answered with a retryable refusal
+// (RESOURCE_EXHAUSTED, UNAVAILABLE) since start; one batch retried three
+// times counts three times.
+func (s *Service) Refused() int64 { return s.refused.Load() }
 
 func (s *Service) publishError(b *sawmillv1.LogBatch, err error) result {
 	n := len(b.GetRecords())
@@ -234,7 +251,7 @@ func (s *Service) publishError(b *sawmillv1.LogBatch, err error) result {
 			retry = full.RetryAfter
 		}
 		s.count(outcomeFull, n)
-		return result{err: exhausted("queue full: "+err.Error(), retry)}
+		return result{err: exhausted(err.Error(), retry)}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.count(outcomeCanceled, n)
 		return result{err: status.FromContextError(err)}

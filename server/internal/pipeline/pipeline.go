@@ -78,12 +78,19 @@ var ErrFull = errors.New("queue full")
 // ingest answers Unavailable and the client retries the same batch id.
 var ErrUnavailable = errors.New("unavailable")
 
-// FullError is ErrFull with a hint of when to retry.
+// FullError is ErrFull with a hint of when to retry and, when it is not the
+// queue's own bound, what is full.
 type FullError struct {
 	RetryAfter time.Duration
+	// Reason says what refused the batch, in words for the client (for
+	// example "disk nearly full: ..."); empty means the queue's bound.
+	Reason string
 }
 
 func (e *FullError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s, retry after %s", e.Reason, e.RetryAfter)
+	}
 	return fmt.Sprintf("queue full, retry after %s", e.RetryAfter)
 }
 

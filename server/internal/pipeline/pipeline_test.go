@@ -29,4 +29,8 @@ func TestErrors(t *testing.T) {
 	p := fmt.Errorf("store: %w", Permanent(errors.New("bad frame")))
 	assert.True(t, IsPermanent(p))
 	assert.NoError(t, Permanent(nil))
+	assert.EqualError(t, &FullError{RetryAfter: time.Second}, "queue full, retry after 1s")
+	disk := fmt.Errorf("publish: %w", &FullError{RetryAfter: time.Second, Reason: "disk nearly full"})
+	assert.ErrorIs(t, disk, ErrFull)
+	assert.EqualError(t, disk, "publish: disk nearly full, retry after 1s")
 }

@@ -24,9 +24,14 @@ type Status struct {
 	QueueBytes   int64  `json:"queue_bytes"`
 	Ingested     int64  `json:"ingested_records"`
 	Stored       int64  `json:"stored_records"`
-	Rejected     int64  `json:"rejected_records"`
+	Rejected     int64  `json:"rejected_records"` // refused for good (invalid)
+	Refused      int64  `json:"refused_records"`  // answered "retry" (full, unavailable); retried ones may be in Ingested too
 	LiveDropped  int64  `json:"live_dropped_batches"`
 	Mode         string `json:"mode"`
+
+	// DiskRefusing is why ingest refuses batches for want of disk space
+	// (embedded mode); empty while it accepts them.
+	DiskRefusing string `json:"disk_refusing,omitempty"`
 }
 
 // API serves the HTTP JSON API.

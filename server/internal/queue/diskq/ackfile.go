@@ -50,16 +50,38 @@ func readAck(dir string) (pos position, ok bool, err error) {
 	return pos, true, nil
 }
 
-// writeAck replaces the ack file atomically (temporary file + rename). It
-// does not fsync: see the package comment.
+// writeAck records pos. It overwrites the ack file in place: one write of
+// ackFileSize bytes at offset 0 of a file that already has them needs no new
+// disk space, so acknowledging (and then deleting the delivered segments)
+// works on a full disk, which is how a full disk gets space back. Only the
+// first position (no ack file yet, or one of the wrong size) is written to a
+// temporary file and renamed into place. There is no fsync, and a write torn
+// by a power failure fails the CRC check: see the package comment.
 func writeAck(dir string, pos position) error {
 	var b [ackFileSize]byte
 	binary.LittleEndian.PutUint64(b[0:8], pos.seg)
 	binary.LittleEndian.PutUint64(b[8:16], uint64(pos.off))
 	binary.LittleEndian.PutUint32(b[16:], crc32.Checksum(b[:16], castagnoli))
 	path := filepath.Join(dir, ackFileName)
+	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+		fi, err := f.Stat()
+		if err == nil && fi.Size() == ackFileSize {
+			_, err = f.WriteAt(b[:], 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("diskq: write ack position %+v to %q: %w", pos, path, err)
+			}
+			return nil
+		}
+		f.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("diskq: write ack position %+v: %w", pos, err)
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b[:], 0o644); err != nil {
+		os.Remove(tmp) // a partly written one would only take space
 		return fmt.Errorf("diskq: write ack position %+v: %w", pos, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -2,6 +2,7 @@ package diskq
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"go.uber.org/zap"
@@ -36,6 +37,7 @@ type committer struct {
 	activeSize int64 // bytes written to active (committed or not)
 	nextID     uint64
 	unsynced   bool // bytes were written to active since its last fsync
+	syncFailed bool // the last fsync of active failed (reset by undo)
 	needRoll   bool // the active segment takes no more frames
 	buf        []byte
 	group      []*publishReq
@@ -91,16 +93,19 @@ func (c *committer) commit(group []*publishReq) {
 	}
 	q.mu.Unlock()
 
+	startID := c.activeID
+	if c.active == nil {
+		startID = 0
+	}
 	err := c.write(group)
 	for _, r := range group {
 		putFrame(r.frame) // copied into the write buffer (or failed): no longer needed
 		r.frame = nil
 	}
 	if err != nil {
-		q.log.Error("diskq: group commit failed; starting a new segment", zap.Int("batches", len(group)), zap.Error(err))
+		q.log.Error("diskq: group commit failed", zap.Int("batches", len(group)), zap.Error(err))
 		err = fmt.Errorf("diskq: commit %d batches: %w: %w", len(group), pipeline.ErrUnavailable, err)
-		c.needRoll = true
-		c.dropUncommitted()
+		c.undo(startID)
 	}
 
 	q.mu.Lock()
@@ -222,50 +227,86 @@ func (c *committer) flush(b []byte) error {
 		return nil
 	}
 	if err := c.active.Sync(); err != nil {
+		c.syncFailed = true
 		return fmt.Errorf("sync segment %d: %w", c.activeID, err)
 	}
 	c.unsynced = false
 	return nil
 }
 
-// dropUncommitted truncates what a failed commit left in the active
-// segment, best effort, and closes it: the segment is not appended to again
-// (a restart treats a torn frame left in it as corruption).
-func (c *committer) dropUncommitted() {
+// undo removes what a failed commit wrote behind the committed frames, so
+// that every segment holds exactly its committed frames, and readies the
+// active segment for the next commit. startID is the segment that was active
+// when the commit began (0 if none): if the commit rolled over, what it wrote
+// there is cut off too.
+//
+// The active segment is kept and appended to again: a commit that failed for
+// want of space (ENOSPC) must not leave a new, empty segment behind each time
+// (the next commit would fail the same way). It is closed, and the next commit
+// starts a new one, only when it cannot be cut back and positioned, or when
+// its fsync failed while it already held committed frames (after a failed
+// fsync the kernel's state of the file's unwritten pages is not to be trusted).
+func (c *committer) undo(startID uint64) {
+	q := c.q
+	committedEnd := func(id uint64) int64 {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if s, _ := q.findSegLocked(id); s != nil {
+			return s.end
+		}
+		return 0 // a segment created by the failed commit holds nothing committed
+	}
+	if startID != 0 && (c.active == nil || c.activeID != startID) {
+		path := segmentPath(q.dir, startID)
+		if err := os.Truncate(path, committedEnd(startID)); err != nil && !os.IsNotExist(err) {
+			q.log.Warn("diskq: truncate segment after a failed commit", zap.Uint64("segment", startID), zap.Error(err))
+		}
+	}
+	syncFailed := c.syncFailed
+	c.syncFailed = false
 	if c.active == nil {
 		return
 	}
-	var end int64
-	c.q.mu.Lock()
-	if s := c.q.segs[len(c.q.segs)-1]; s.id == c.activeID {
-		end = s.end
+	end := committedEnd(c.activeID)
+	err := c.active.Truncate(end)
+	if err == nil {
+		_, err = c.active.Seek(end, io.SeekStart)
 	}
-	c.q.mu.Unlock()
-	if err := c.active.Truncate(end); err != nil {
-		c.q.log.Warn("diskq: truncate segment after a failed commit", zap.Uint64("segment", c.activeID), zap.Error(err))
+	if err == nil && !(syncFailed && end > 0) {
+		c.activeSize, c.unsynced = end, false
+		return
 	}
-	c.active.Close() // already failing; the next commit creates a new segment
+	if err != nil {
+		q.log.Warn("diskq: truncate segment after a failed commit; the next commit starts a new segment", zap.Uint64("segment", c.activeID), zap.Error(err))
+	}
+	c.active.Close() // already failing
 	c.active, c.unsynced = nil, false
 }
 
-// roll closes the active segment and creates the next one.
+// roll creates the next segment and makes it the active one, closing the
+// previous one. If the new segment cannot be created, the previous one stays
+// active and its id is not used up.
 func (c *committer) roll() error {
-	if c.active != nil {
-		if err := c.active.Close(); err != nil {
-			c.q.log.Warn("diskq: close segment", zap.Uint64("segment", c.activeID), zap.Error(err))
-		}
-		c.active = nil
-	}
 	id := c.nextID
-	c.nextID++
 	path := segmentPath(c.q.dir, id)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("create segment %q: %w", path, err)
 	}
 	if err := syncDir(c.q.dir); err != nil {
+		// Frames in a file whose directory entry may not survive a crash
+		// must not be acknowledged: drop the file.
 		f.Close()
+		if rerr := os.Remove(path); rerr != nil {
+			c.nextID++ // the name stays taken
+		}
 		return err
+	}
+	c.nextID++
+	if c.active != nil {
+		if err := c.active.Close(); err != nil {
+			c.q.log.Warn("diskq: close segment", zap.Uint64("segment", c.activeID), zap.Error(err))
+		}
 	}
 	c.active, c.activeID, c.activeSize, c.needRoll, c.unsynced = f, id, 0, false, false
 	return nil

@@ -19,6 +19,13 @@
 //     delivery of several batches first re-delivers them one at a time, so
 //     only the batches that fail on their own are dead-lettered. Any other
 //     error is retried with exponential backoff and jitter.
+//   - A failed commit (for example ENOSPC) fails every Publish of its group
+//     with an error wrapping pipeline.ErrUnavailable and leaves the segments
+//     holding exactly the committed frames: what the commit wrote is cut off
+//     again, and the active segment is kept for the next commit, so a full
+//     disk creates no segment per failed commit (at most one empty segment,
+//     when a roll-over failed). The queue does not watch free space itself:
+//     the embedded server puts internal/diskguard in front of Publish.
 //   - Memory is bounded: the bytes waiting on disk by Options.MaxBytes
 //     (Publish beyond it returns a *pipeline.FullError), the cache of decoded
 //     batches handed to Run without reading them back by Options.MemoryBytes,
@@ -36,11 +43,16 @@
 // inside an older segment ends that segment (the rest is skipped, logged and
 // counted in Stats.CorruptSegments) and never stops the queue.
 //
-// The ack file is replaced atomically (write to a temporary file, rename) at
-// most every 100 ms and on Shutdown, without an fsync: if the newest version
-// is lost in a power failure, an older (or, if it is unreadable, no)
-// position is used and some acknowledged batches are delivered again, which
-// is harmless because the store skips batch ids it already has. Segments
-// behind the acknowledged position are deleted after the position is
-// written.
+// The ack position is written at most every 100 ms and on Shutdown, without
+// an fsync, by overwriting the 20-byte ack file in place (only the first one
+// is created through a temporary file and a rename). Overwriting needs no new
+// disk space, so acknowledging, and deleting the delivered segments behind
+// the position, works on a full disk; Open needs no new space either when the
+// queue already has a segment. If the newest position is lost or torn in a
+// power failure (its CRC then fails), an older or no position is used and
+// some acknowledged batches are delivered again, which is harmless because
+// the store skips batch ids it already has. Segments behind the acknowledged
+// position are deleted after the position is written; the last segment is
+// kept (with its delivered frames) until the queue rolls over to a new one,
+// so up to Options.SegmentBytes of delivered data stay on disk.
 package diskq

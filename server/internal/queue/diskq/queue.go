@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -136,6 +137,10 @@ func Open(dir string, opts Options) (*Queue, error) {
 
 // recover rebuilds the in-memory state from dir.
 func (q *Queue) recover() error {
+	// A temporary ack file left by a write that failed only takes space.
+	if err := os.Remove(filepath.Join(q.dir, ackFileName+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		q.log.Warn("diskq: remove stale temporary ack file", zap.Error(err))
+	}
 	ack, haveAck, err := readAck(q.dir)
 	if err != nil {
 		q.log.Warn("diskq: ignoring unreadable ack position; replaying from the oldest segment", zap.Error(err))

@@ -1,0 +1,179 @@
+package diskq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sawmill-dev/sawmill/server/internal/pipeline"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted when
+// the test ends. It skips the test when that is not possible (not root, no
+// mount permission in a container).
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "mnt")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("mount tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes path until the filesystem is full.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			require.ErrorIs(t, err, syscall.ENOSPC)
+			return
+		}
+	}
+}
+
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	require.NoError(t, syscall.Statfs(dir, &st))
+	return int64(st.Bavail) * st.Bsize
+}
+
+// sizes returns the size of every segment file of dir.
+func segSizes(t *testing.T, dir string) []int64 {
+	t.Helper()
+	var out []int64
+	for _, p := range segFiles(t, dir) {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		out = append(out, fi.Size())
+	}
+	return out
+}
+
+// A commit that fails for want of space leaves the segments holding exactly
+// the committed frames: the partial frame is cut off, no new segment is
+// started per failed commit (the issue saw one empty segment per failure),
+// and once space is back the queue goes on in the same files.
+func TestDiskFullFailedCommitsLeaveNoEmptySegments(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		segmentBytes int64
+	}{
+		{"one segment", 0},
+		{"small segments that roll", 16 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mnt := mountTmpfs(t, 2<<20)
+			dir := filepath.Join(mnt, "q")
+			q := openQ(t, dir, Options{SegmentBytes: tc.segmentBytes})
+			ok := publishN(t, q, "d", 0, 10, 20) // ~60 KiB
+			fillDisk(t, filepath.Join(mnt, "filler"))
+
+			const failures = 30
+			for i := range failures {
+				err := q.Publish(context.Background(), makeBatch(fmt.Sprintf("lost-%d", i), 20))
+				require.ErrorIs(t, err, pipeline.ErrUnavailable)
+				require.ErrorIs(t, err, syscall.ENOSPC)
+			}
+			n, _ := q.Depth()
+			assert.EqualValues(t, 10, n)
+			before := len(segFiles(t, dir))
+			empty := 0
+			for _, sz := range segSizes(t, dir) {
+				if sz == 0 {
+					empty++
+				}
+			}
+			assert.LessOrEqual(t, empty, 1, "empty segments after %d failed commits: %v", failures, segSizes(t, dir))
+
+			require.NoError(t, os.Remove(filepath.Join(mnt, "filler")))
+			ok = append(ok, publishN(t, q, "d", 10, 20, 20)...)
+			if tc.segmentBytes == 0 {
+				assert.Len(t, segFiles(t, dir), 1, "the failed commits must not have started segments")
+			} else {
+				// 10 more batches of ~6 KiB roll a few times; each file took frames.
+				assert.LessOrEqual(t, len(segFiles(t, dir)), before+1+10*6<<10/int(tc.segmentBytes))
+				for _, sz := range segSizes(t, dir) {
+					assert.NotZero(t, sz, "segments: %v", segSizes(t, dir))
+				}
+			}
+			crash(t, q)
+
+			// Every file holds exactly its committed frames: nothing torn or
+			// corrupt at the next start, nothing delivered that was refused.
+			q = openQ(t, dir, Options{SegmentBytes: tc.segmentBytes})
+			assert.Zero(t, q.Stats().CorruptSegments)
+			n, _ = q.Depth()
+			assert.EqualValues(t, 20, n)
+			rec := newRecorder()
+			stop := runQ(t, q, rec)
+			assert.Equal(t, ok, rec.waitFor(t, 20))
+			require.NoError(t, stop())
+			shutdown(t, q)
+		})
+	}
+}
+
+// A restart on a full disk drains what the queue holds and gives the space
+// of the delivered segments back: writing the ack position needs no new
+// space (the issue's restart could not create ack.tmp, so no segment was
+// ever deleted and the disk stayed full).
+func TestDiskFullRestartDrainsAndFreesSegments(t *testing.T) {
+	mnt := mountTmpfs(t, 2<<20)
+	dir := filepath.Join(mnt, "q")
+	opts := Options{SegmentBytes: 64 << 10}
+	q := openQ(t, dir, opts)
+	first := publishN(t, q, "a", 0, 5, 20)
+	rec := newRecorder()
+	stop := runQ(t, q, rec)
+	require.Equal(t, first, rec.waitFor(t, 5))
+	require.NoError(t, stop())
+	queued := publishN(t, q, "b", 0, 20, 20) // ~120 KiB, several segments
+	crash(t, q)
+	fillDisk(t, filepath.Join(mnt, "filler"))
+	_, err := os.Stat(filepath.Join(dir, ackFileName))
+	require.NoError(t, err, "the first run wrote an ack position")
+	segsBefore := len(segFiles(t, dir))
+	require.Greater(t, segsBefore, 2)
+	freeBefore := freeBytes(t, mnt)
+
+	q = openQ(t, dir, opts)
+	n, _ := q.Depth()
+	require.EqualValues(t, 20, n)
+	rec = newRecorder()
+	stop = runQ(t, q, rec)
+	assert.Equal(t, queued, rec.waitFor(t, 20))
+	require.NoError(t, stop())
+	shutdown(t, q)
+
+	assert.Len(t, segFiles(t, dir), 1, "delivered segments must be deleted on a full disk")
+	assert.Greater(t, freeBytes(t, mnt), freeBefore+64<<10)
+	_, err = os.Stat(filepath.Join(dir, ackFileName+".tmp"))
+	assert.True(t, errors.Is(err, os.ErrNotExist), "no ack.tmp left behind: %v", err)
+
+	// The position was written: nothing is delivered again.
+	q = openQ(t, dir, opts)
+	n, _ = q.Depth()
+	assert.Zero(t, n)
+	shutdown(t, q)
+}
