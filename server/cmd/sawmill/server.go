@@ -98,8 +98,9 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(16<<20),
 		grpc.MaxSendMsgSize(16<<20),
-		grpc.ChainUnaryInterceptor(router.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(router.StreamInterceptor),
+		// Tokens are checked on the headers, before a call's stream exists:
+		// an unauthenticated request is refused without its body being read.
+		grpc.InTapHandle(router.TapHandle),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	sawmillv1.RegisterIngestServiceServer(s.grpc, s.ingest)
