@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -136,8 +137,8 @@ func TestGRPCRefusesBeforeDecode(t *testing.T) {
 	query := sawmillv1.NewQueryServiceClient(conn)
 
 	big := &sawmillv1.PushRequest{Batch: &sawmillv1.LogBatch{BatchId: "b", Resource: &sawmillv1.Resource{Service: "svc"}}}
-	for range 1 << 20 {
-		big.Batch.Records = append(big.Batch.Records, &sawmillv1.LogRecord{SeverityNumber: 9})
+	for range 64 {
+		big.Batch.Records = append(big.Batch.Records, &sawmillv1.LogRecord{Body: strings.Repeat("x", 64<<10)})
 	}
 	withToken := func(tok string) context.Context {
 		if tok == "" {
