@@ -1,0 +1,60 @@
+package ingest
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+)
+
+// FuzzScanRequest checks scanRequest against proto.Unmarshal: whenever a
+// request decodes, the scan succeeds and counts exactly the records the
+// decoded batch holds, and finds its batch id; a scan fails only on bytes
+// that do not decode.
+func FuzzScanRequest(f *testing.F) {
+	full := batch("b1", 2)
+	full.Records[0].Source = &sawmillv1.SourceLocation{File: "f.go", Line: 3}
+	full.Records[1].Error = &sawmillv1.ErrorInfo{Message: "boom"}
+	for _, m := range []proto.Message{
+		&sawmillv1.PushRequest{Batch: full},
+		&sawmillv1.PushRequest{},
+		&sawmillv1.PushStreamRequest{Batch: batch("b2", 1)},
+	} {
+		data, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	twice, _ := proto.Marshal(&sawmillv1.PushRequest{Batch: batch("b3", 1)})
+	f.Add(append(twice, twice...))                   // the batch field repeated: merged
+	f.Add(emptyRecords("e", 3))                      // empty records
+	f.Add([]byte{1<<3 | 0, 7, 3<<3 | 5, 1, 2, 3, 4}) // field 1 as a varint, an unknown fixed32
+	f.Add(protowire.AppendTag(nil, 1, protowire.StartGroupType))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, scanErr := scanRequest(data)
+		var req sawmillv1.PushRequest
+		decErr := proto.Unmarshal(data, &req)
+		if decErr != nil {
+			return // the scan may or may not notice: it does not look into records
+		}
+		if scanErr != nil {
+			t.Fatalf("scan fails (%v) on a request that decodes", scanErr)
+		}
+		if n := len(req.GetBatch().GetRecords()); w.records != n {
+			t.Fatalf("scan counts %d records, decoding gives %d", w.records, n)
+		}
+		id := req.GetBatch().GetBatchId()
+		if len(id) > 64 {
+			id = ""
+		}
+		if w.id != id {
+			t.Fatalf("scan finds batch id %q, decoding gives %q", w.id, req.GetBatch().GetBatchId())
+		}
+		if req.Batch != nil && w.size < proto.Size(req.Batch) && len(req.Batch.ProtoReflect().GetUnknown()) == 0 {
+			t.Fatalf("scan sizes the batch at %d bytes, decoded it is %d", w.size, proto.Size(req.Batch))
+		}
+	})
+}
