@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,13 +51,14 @@ func Codec() encoding.CodecV2 {
 
 type codec struct{ encoding.CodecV2 }
 
-// rawRequest receives a PushRequest or PushStreamRequest undecoded, in one
-// contiguous buffer (proto.Unmarshal needs one).
-type rawRequest struct{ buf mem.Buffer }
+// rawRequest receives a PushRequest or PushStreamRequest undecoded, in the
+// buffers grpc-go read it into.
+type rawRequest struct{ data mem.BufferSlice }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if r, ok := v.(*rawRequest); ok {
-		r.buf = data.MaterializeToBuffer(mem.DefaultBufferPool())
+		data.Ref()
+		r.data = data
 		return nil
 	}
 	return c.CodecV2.Unmarshal(data, v)
@@ -64,10 +66,8 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // free releases the received bytes.
 func (r *rawRequest) free() {
-	if r.buf != nil {
-		r.buf.Free()
-		r.buf = nil
-	}
+	r.data.Free()
+	r.data = nil
 }
 
 // wireBatch is what a scan of a request's bytes tells about its batch
@@ -164,11 +164,20 @@ func (s *Service) shapeViolations(w wireBatch) []validate.Violation {
 // calls s.release(cost).
 func (s *Service) decode(r *rawRequest, msg proto.Message) (id string, cost int64, st *status.Status) {
 	defer r.free()
-	var data []byte
-	if r.buf != nil {
-		data = r.buf.ReadOnlyData()
+	// The scan reads the received buffers in place: a request refused here
+	// costs no copy of its bytes. Only one using groups, which no client
+	// sends, is scanned on a contiguous copy.
+	var whole mem.Buffer
+	defer func() {
+		if whole != nil {
+			whole.Free()
+		}
+	}()
+	w, err := scanBuffers(r.data)
+	if errors.Is(err, errGroup) {
+		whole = r.data.MaterializeToBuffer(mem.DefaultBufferPool())
+		w, err = scanRequest(whole.ReadOnlyData())
 	}
-	w, err := scanRequest(data)
 	if err != nil {
 		s.count(outcomeInvalid, 0)
 		return "", 0, malformed(err)
@@ -182,7 +191,10 @@ func (s *Service) decode(r *rawRequest, msg proto.Message) (id string, cost int6
 		s.count(outcomeFull, w.records)
 		return w.id, 0, exhausted("too many bytes in flight, retry shortly", retryInflight)
 	}
-	if err := proto.Unmarshal(data, msg); err != nil {
+	if whole == nil {
+		whole = r.data.MaterializeToBuffer(mem.DefaultBufferPool())
+	}
+	if err := proto.Unmarshal(whole.ReadOnlyData(), msg); err != nil {
 		s.release(cost)
 		s.count(outcomeInvalid, w.records)
 		return w.id, 0, malformed(err)

@@ -1,7 +1,10 @@
 package ingest
 
 import (
+	"errors"
 	"testing"
+
+	"google.golang.org/grpc/mem"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -55,6 +58,39 @@ func FuzzScanRequest(f *testing.F) {
 		}
 		if req.Batch != nil && w.size < proto.Size(req.Batch) && len(req.Batch.ProtoReflect().GetUnknown()) == 0 {
 			t.Fatalf("scan sizes the batch at %d bytes, decoded it is %d", w.size, proto.Size(req.Batch))
+		}
+	})
+}
+
+// FuzzScanBuffers checks that scanBuffers, reading the received buffers in
+// place, agrees with scanRequest on the same bytes in one piece, however
+// they are cut into buffers (every chunk bytes here).
+func FuzzScanBuffers(f *testing.F) {
+	full, _ := proto.Marshal(&sawmillv1.PushRequest{Batch: batch("b1", 3)})
+	f.Add(full, uint8(1))
+	f.Add(full, uint8(7))
+	f.Add(emptyRecords("e", 5), uint8(3))
+	f.Add([]byte{1<<3 | 2, 3, 3<<3 | 2, 5, 0}, uint8(2)) // a record longer than its batch
+	f.Add([]byte{2<<3 | 5, 1, 2, 3, 4, 1<<3 | 2, 0}, uint8(4))
+	f.Add(append(protowire.AppendTag(nil, 9, protowire.StartGroupType), protowire.AppendTag(nil, 9, protowire.EndGroupType)...), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		size := int(chunk%32) + 1
+		var bufs mem.BufferSlice
+		for rest := data; len(rest) > 0; {
+			k := min(size, len(rest))
+			bufs = append(bufs, mem.SliceBuffer(rest[:k]))
+			rest = rest[k:]
+		}
+		got, gotErr := scanBuffers(bufs)
+		if errors.Is(gotErr, errGroup) {
+			return
+		}
+		want, wantErr := scanRequest(data)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("scanBuffers error %v, scanRequest error %v", gotErr, wantErr)
+		}
+		if gotErr == nil && got != want {
+			t.Fatalf("scanBuffers %+v, scanRequest %+v", got, want)
 		}
 	})
 }
