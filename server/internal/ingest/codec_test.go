@@ -210,3 +210,62 @@ func TestInflightBudgetCountsDecodedCost(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []codes.Code{codes.OK, codes.ResourceExhausted}, seen)
 }
+
+// BatchCost covers what a batch costs at its peak: the decoded batch, plus
+// the received bytes (freed once it is decoded) or the copy encoded for the
+// queue, whichever is larger; for the shapes that cost the most per wire
+// byte (empty records, empty sub-messages, one-byte fields, strings just
+// above an allocator size class) and for large bodies.
+func TestBatchCostCoversDecodedBatch(t *testing.T) {
+	one := []byte{1}
+	shapes := map[string]func(i int) *sawmillv1.LogRecord{
+		"empty": func(int) *sawmillv1.LogRecord { return &sawmillv1.LogRecord{} },
+		"empty sub-messages": func(int) *sawmillv1.LogRecord {
+			return &sawmillv1.LogRecord{Source: &sawmillv1.SourceLocation{}, Error: &sawmillv1.ErrorInfo{}}
+		},
+		"one-byte fields": func(int) *sawmillv1.LogRecord {
+			return &sawmillv1.LogRecord{SeverityText: "a", Body: "b", AttributesJson: one, TraceId: one, SpanId: one, Logger: "l",
+				Source: &sawmillv1.SourceLocation{File: "f", Function: "g"}, Error: &sawmillv1.ErrorInfo{Type: "t", Message: "m", Stack: "s"}}
+		},
+		"33-byte fields": func(i int) *sawmillv1.LogRecord {
+			s := fmt.Sprintf("%033d", i)
+			return &sawmillv1.LogRecord{SeverityText: s[:32], Body: s, AttributesJson: []byte(s), Logger: s,
+				Source: &sawmillv1.SourceLocation{File: s, Function: s}, Error: &sawmillv1.ErrorInfo{Type: s, Message: s, Stack: s}}
+		},
+		"64 KiB bodies": func(i int) *sawmillv1.LogRecord {
+			return &sawmillv1.LogRecord{Body: strings.Repeat(string(rune('a'+i%26)), 64<<10)}
+		},
+		"32 KiB + 1 bodies": func(i int) *sawmillv1.LogRecord {
+			return &sawmillv1.LogRecord{Body: strings.Repeat(string(rune('a'+i%26)), 32<<10+1)}
+		},
+	}
+	for name, mk := range shapes {
+		t.Run(name, func(t *testing.T) {
+			n := validate.DefaultLimits.MaxRecords
+			switch name {
+			case "64 KiB bodies":
+				n = 127 // 8 MiB
+			case "32 KiB + 1 bodies":
+				n = 255
+			}
+			b := &sawmillv1.LogBatch{BatchId: "cost", Resource: &sawmillv1.Resource{Service: "svc"}}
+			for i := range n {
+				b.Records = append(b.Records, mk(i))
+			}
+			data, err := proto.Marshal(&sawmillv1.PushRequest{Batch: b})
+			require.NoError(t, err)
+			var decoded sawmillv1.PushRequest
+			runtime.GC()
+			dec := allocated(func() { require.NoError(t, proto.Unmarshal(data, &decoded)) })
+			enc := allocated(func() {
+				_, err = proto.Marshal(decoded.GetBatch())
+				require.NoError(t, err)
+			})
+			peak := int64(dec) + max(int64(len(data)), int64(enc))
+			cost := BatchCost(n, proto.Size(b))
+			t.Logf("%d records, %d bytes: decoded %d, encoded %d, peak %d (%.2f x size + %d B/record), cost %d",
+				n, proto.Size(b), dec, enc, peak, float64(peak)/float64(proto.Size(b)), (peak-2*int64(proto.Size(b)))/int64(n), cost)
+			assert.Less(t, peak, cost)
+		})
+	}
+}
