@@ -214,7 +214,10 @@ func malformed(err error) *status.Status {
 }
 
 // Register registers s on r with its Push reading the request undecoded; r
-// must be a gRPC server built with grpc.ForceServerCodecV2(Codec()).
+// must be a gRPC server built with grpc.ForceServerCodecV2(Codec()), without
+// which PushStream fails every receive with Internal (registered with
+// sawmillv1.RegisterIngestServiceServer instead, Push decodes each request
+// before any limit is checked).
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	desc := sawmillv1.IngestService_ServiceDesc
 	desc.Methods = []grpc.MethodDesc{{MethodName: "Push", Handler: pushHandler}}

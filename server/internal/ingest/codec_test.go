@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/gzip"
 	protoenc "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
@@ -124,6 +125,31 @@ func TestOverLimitRefusedBeforeDecode(t *testing.T) {
 	assert.Equal(t, 1, pub.count(), "only the valid batch was published")
 }
 
+// A gzip-compressed request (the SDKs' compression option) is scanned
+// after decompression like any other: a valid one is stored, a hostile one
+// (a million empty records compress to a few kB) refused undecoded.
+func TestCompressedRequests(t *testing.T) {
+	pub := &fakePublisher{}
+	conn := serveConn(t, New(pub, Options{}))
+	ctx := context.Background()
+	c := sawmillv1.NewIngestServiceClient(conn)
+	resp, err := c.Push(ctx, &sawmillv1.PushRequest{Batch: batch("gz", 500)}, grpc.UseCompressor(gzip.Name))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(500), resp.GetAccepted())
+	require.Equal(t, 1, pub.count())
+	assert.Len(t, pub.got[0].GetRecords(), 500)
+
+	hostile := emptyRecords("bomb", 1_000_000)
+	n := allocated(func() {
+		err = conn.Invoke(ctx, sawmillv1.IngestService_Push_FullMethodName, hostile, new(sawmillv1.PushResponse), rawCall, grpc.UseCompressor(gzip.Name))
+	})
+	st := status.Convert(err)
+	require.Equal(t, codes.InvalidArgument, st.Code(), st.Message())
+	assert.Equal(t, map[string]string{"batch.records": "holds 1000000 records, more than 10000"}, violations(st))
+	assert.Less(t, n, uint64(10*len(hostile)), "%d bytes allocated for a %d-byte request", n, len(hostile))
+	assert.Equal(t, 1, pub.count())
+}
+
 // The checks made before decoding name the same fields, with the same
 // words, as validate.Batch after decoding.
 func TestShapeViolationsAsValidate(t *testing.T) {
@@ -165,7 +191,7 @@ func TestMalformedRequestIsInvalidArgument(t *testing.T) {
 	conn := serveConn(t, New(&fakePublisher{}, Options{}))
 	for name, data := range map[string][]byte{
 		"truncated batch":  {1<<3 | 2, 50, 1},
-		"field number 0":   {0<<3 | 0, 1},
+		"field number 0":   {byte(protowire.EncodeTag(0, protowire.VarintType)), 1},
 		"bad record bytes": append([]byte{1<<3 | 2, 4, 3<<3 | 2, 2}, 0xff, 0xff),
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -32,9 +32,9 @@ func FuzzScanRequest(f *testing.F) {
 		f.Add(data)
 	}
 	twice, _ := proto.Marshal(&sawmillv1.PushRequest{Batch: batch("b3", 1)})
-	f.Add(append(twice, twice...))                   // the batch field repeated: merged
-	f.Add(emptyRecords("e", 3))                      // empty records
-	f.Add([]byte{1<<3 | 0, 7, 3<<3 | 5, 1, 2, 3, 4}) // field 1 as a varint, an unknown fixed32
+	f.Add(append(twice, twice...))                                                             // the batch field repeated: merged
+	f.Add(emptyRecords("e", 3))                                                                // empty records
+	f.Add([]byte{byte(protowire.EncodeTag(1, protowire.VarintType)), 7, 3<<3 | 5, 1, 2, 3, 4}) // field 1 as a varint, an unknown fixed32
 	f.Add(protowire.AppendTag(nil, 1, protowire.StartGroupType))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w, scanErr := scanRequest(data)
