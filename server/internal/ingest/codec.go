@@ -57,6 +57,7 @@ type rawRequest struct{ data mem.BufferSlice }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if r, ok := v.(*rawRequest); ok {
+		r.free() // a second message of a unary call, refused by grpc-go after this
 		data.Ref()
 		r.data = data
 		return nil
