@@ -100,11 +100,16 @@ func newServer(ctx context.Context, cfg config.Config, logOut io.Writer) (*serve
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(16<<20),
 		grpc.MaxSendMsgSize(16<<20),
-		grpc.ChainUnaryInterceptor(router.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(router.StreamInterceptor),
+		// Tokens are checked on the headers, before a call's stream exists:
+		// an unauthenticated request is refused without its body being read.
+		grpc.InTapHandle(router.TapHandle),
+		// Push and PushStream requests reach ingest undecoded: it counts the
+		// records and bytes of each batch, and reserves its memory, before
+		// decoding it. Every other message uses the standard protobuf codec.
+		grpc.ForceServerCodecV2(ingest.Codec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
-	sawmillv1.RegisterIngestServiceServer(s.grpc, s.ingest)
+	s.ingest.Register(s.grpc)
 	sawmillv1.RegisterQueryServiceServer(s.grpc, &query.Service{Store: s.store, Hub: s.hub})
 
 	api := &query.API{Store: s.store, Hub: s.hub, Logger: log.Named("api"), Status: s.statusNow}

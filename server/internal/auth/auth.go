@@ -3,6 +3,12 @@
 // "authorization: Bearer <token>" with one of them, and is otherwise
 // answered Unauthenticated (gRPC) or 401 with a JSON body (HTTP). Tokens are
 // compared in constant time.
+//
+// The check runs on the request headers, before anything of the body is
+// read: on gRPC as a tap handle (grpc.InTapHandle), which refuses the call
+// before its stream exists, so an unauthenticated request is neither
+// received nor decoded whatever its size; on HTTP as a middleware in front
+// of the handlers.
 package auth
 
 import (
@@ -12,10 +18,10 @@ import (
 	"net/http"
 	"strings"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 )
 
 // Tokens is a set of accepted bearer tokens.
@@ -54,33 +60,30 @@ func (t *Tokens) Check(header string) bool {
 	return found == 1
 }
 
-func (t *Tokens) checkContext(ctx context.Context) error {
+// errUnauthenticated is the answer to a gRPC call without a valid token.
+var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid bearer token")
+
+// checkMD reports whether one of the authorization values of md carries a
+// valid token.
+func (t *Tokens) checkMD(md metadata.MD) bool {
 	if !t.Enabled() {
-		return nil
+		return true
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {
 		if t.Check(v) {
-			return nil
+			return true
 		}
 	}
-	return status.Error(codes.Unauthenticated, "missing or invalid bearer token")
+	return false
 }
 
-// UnaryInterceptor checks unary calls.
-func (t *Tokens) UnaryInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if err := t.checkContext(ctx); err != nil {
-		return nil, err
+// TapHandle is a grpc.InTapHandle that refuses every call without a valid
+// token with Unauthenticated, before its stream is created.
+func (t *Tokens) TapHandle(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if !t.checkMD(info.Header) {
+		return nil, errUnauthenticated
 	}
-	return h(ctx, req)
-}
-
-// StreamInterceptor checks streams.
-func (t *Tokens) StreamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if err := t.checkContext(ss.Context()); err != nil {
-		return err
-	}
-	return h(srv, ss)
+	return ctx, nil
 }
 
 // Middleware guards next. EventSource cannot set headers, so a token may

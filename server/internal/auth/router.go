@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"google.golang.org/grpc"
+	"google.golang.org/grpc/tap"
 )
 
 // Router checks each gRPC call against the tokens of its service (the
@@ -23,12 +23,10 @@ func (r Router) pick(fullMethod string) *Tokens {
 	return r.Default
 }
 
-// UnaryInterceptor checks unary calls.
-func (r Router) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	return r.pick(info.FullMethod).UnaryInterceptor(ctx, req, info, h)
-}
-
-// StreamInterceptor checks streams.
-func (r Router) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	return r.pick(info.FullMethod).StreamInterceptor(srv, ss, info, h)
+// TapHandle is a grpc.InTapHandle checking each call against the tokens of
+// its service. grpc-go runs it on the request headers before the call's
+// stream exists: a refused call is answered Unauthenticated without a byte
+// of its body being read or decoded.
+func (r Router) TapHandle(ctx context.Context, info *tap.Info) (context.Context, error) {
+	return r.pick(info.FullMethodName).TapHandle(ctx, info)
 }

@@ -11,4 +11,18 @@
 // the server is stopping. A batch id acked recently is answered again as a
 // duplicate without being published twice; the store's own batch-id check
 // covers everything older.
+//
+// Memory: register the Service with Register on a gRPC server built with
+// grpc.ForceServerCodecV2(Codec()). Push and PushStream requests then reach
+// it undecoded; a scan of the received buffers, in place and without
+// allocating, counts the batch's records and bytes, and a batch over
+// Limits.MaxRecords or Limits.MaxBatchBytes is answered InvalidArgument
+// (BadRequest naming batch.records or batch) without being decoded, so a
+// refused request costs its received bytes and nothing more. A batch within
+// the limits is decoded only once its BatchCost (CostPerByte x encoded size
+// + CostPerRecord per record, which covers the decoded batch and its copy
+// for the queue) fits in Options.MaxInflightSize with the other batches
+// being decoded, validated and published; otherwise it is answered
+// ResourceExhausted with a retry delay. A request that is not protobuf is
+// InvalidArgument.
 package ingest

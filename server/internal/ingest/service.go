@@ -25,7 +25,7 @@ import (
 // Options configure the service.
 type Options struct {
 	Limits          validate.Limits
-	MaxInflightSize int64 // encoded bytes of batches being published at once; default 256 MiB
+	MaxInflightSize int64 // memory (BatchCost) of batches being decoded, validated and published at once; default 256 MiB
 	StreamInflight  int   // batches in flight per stream; default 16
 	RecentIDs       int   // acked batch ids remembered for duplicate answers; default 65536
 	Logger          *zap.Logger
@@ -107,9 +107,20 @@ type result struct {
 	err       *status.Status
 }
 
-// Push stores one batch.
+// Push stores one batch. A Service registered with Register does not use it:
+// its Push reads the request undecoded (see decode).
 func (s *Service) Push(ctx context.Context, req *sawmillv1.PushRequest) (*sawmillv1.PushResponse, error) {
-	r := s.handle(ctx, req.GetBatch())
+	b := req.GetBatch()
+	cost := BatchCost(len(b.GetRecords()), proto.Size(b))
+	if !s.acquire(cost) {
+		s.count(outcomeFull, len(b.GetRecords()))
+		return nil, exhausted("too many bytes in flight, retry shortly", retryInflight).Err()
+	}
+	defer s.release(cost)
+	return s.answer(s.handle(ctx, b))
+}
+
+func (s *Service) answer(r result) (*sawmillv1.PushResponse, error) {
 	if r.err != nil {
 		return nil, r.err.Err()
 	}
@@ -125,8 +136,12 @@ func (s *Service) PushStream(stream sawmillv1.IngestService_PushStreamServer) er
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		req, err := stream.Recv()
+		// Each request is received undecoded and decoded by s.decode, which
+		// refuses one over the limits before materialising it.
+		var raw rawRequest
+		err := stream.RecvMsg(&raw)
 		if err != nil {
+			raw.free()
 			wg.Wait()
 			if errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled {
 				return status.Error(codes.Canceled, "stream canceled")
@@ -139,14 +154,22 @@ func (s *Service) PushStream(stream sawmillv1.IngestService_PushStreamServer) er
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			raw.free()
 			return status.FromContextError(ctx.Err()).Err()
 		}
+		var req sawmillv1.PushStreamRequest
+		id, cost, st := s.decode(&raw, &req)
 		wg.Add(1)
 		go func(b *sawmillv1.LogBatch) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := s.handle(ctx, b)
-			resp := &sawmillv1.PushStreamResponse{BatchId: b.GetBatchId(), Accepted: r.accepted, Duplicate: r.duplicate}
+			r := result{err: st}
+			if st == nil {
+				defer s.release(cost)
+				r = s.handle(ctx, b)
+				id = b.GetBatchId()
+			}
+			resp := &sawmillv1.PushStreamResponse{BatchId: id, Accepted: r.accepted, Duplicate: r.duplicate}
 			if r.err != nil {
 				resp.Code = uint32(r.err.Code())
 				resp.Message = r.err.Message()
@@ -170,6 +193,7 @@ func (s *Service) PushStream(stream sawmillv1.IngestService_PushStreamServer) er
 	}
 }
 
+// handle validates and publishes b; the caller holds its in-flight budget.
 func (s *Service) handle(ctx context.Context, b *sawmillv1.LogBatch) result {
 	now := s.opts.Now()
 	n := len(b.GetRecords())
@@ -182,11 +206,6 @@ func (s *Service) handle(ctx context.Context, b *sawmillv1.LogBatch) result {
 		s.count(outcomeDuplicate, n)
 		return result{accepted: uint32(n), duplicate: true}
 	}
-	if !s.acquire(int64(size)) {
-		s.count(outcomeFull, n)
-		return result{err: exhausted("too many bytes in flight, retry shortly", 200*time.Millisecond)}
-	}
-	defer s.release(int64(size))
 	validate.Normalize(b, now)
 	if err := s.pub.Publish(ctx, b); err != nil {
 		return s.publishError(b, err)

@@ -58,18 +58,26 @@ func (f *fakePublisher) count() int {
 // serve starts the service on a loopback gRPC server.
 func serve(t *testing.T, svc *Service) sawmillv1.IngestServiceClient {
 	t.Helper()
+	return sawmillv1.NewIngestServiceClient(serveConn(t, svc))
+}
+
+// serveConn starts the service on a loopback gRPC server configured as the
+// sawmill binary configures it, and dials it.
+func serveConn(t *testing.T, svc *Service) *grpc.ClientConn {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := grpc.NewServer()
-	sawmillv1.RegisterIngestServiceServer(srv, svc)
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(Codec()), grpc.MaxRecvMsgSize(16<<20))
+	svc.Register(srv)
 	go func() { _ = srv.Serve(l) }()
-	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(32<<20)))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = conn.Close()
 		srv.Stop()
 	})
-	return sawmillv1.NewIngestServiceClient(conn)
+	return conn
 }
 
 func batch(id string, n int) *sawmillv1.LogBatch {
