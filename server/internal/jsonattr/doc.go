@@ -26,7 +26,8 @@
 //     which are not JSON and are rejected too;
 //   - a number with more than MaxNumberScale (16383) digits after the
 //     decimal point once its exponent is applied (1e-16384): PostgreSQL's
-//     numeric, which attribute filters use, cannot hold it;
+//     numeric, which attribute filters use, cannot hold it; so is one
+//     written with an exponent beyond ±MaxExponent (999999999; 0e1000000000);
 //   - an object with the key "$bytes" (a bytes value, at any depth) that has
 //     another key, or whose value is not a string of standard base64 with
 //     padding (RFC 4648 section 4: A-Z a-z 0-9 + / and '=', no line breaks;

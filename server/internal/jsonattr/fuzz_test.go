@@ -28,7 +28,7 @@ var fuzzSeeds = []string{
 	"{\"s\":\"\xc0\xaf\"}", "{\"s\":\"\xed\xa0\x80\"}", "{\"s\":\"\xff\"}", "{\"s\":\"\x01\"}",
 	`{"a.b":1,"a":{"b":2}}`, `{"a":true,"b":false,"c":null}`,
 	`{"k\u0000":"a\u0000b"}`, `{"n":1e999}`, `{"n":-1.7976931348623157e308}`, `{"n":1.7976931348623159e308}`,
-	`{"n":1e-16383}`, `{"n":1.5e-16383}`, `{"n":0e-99999999999999999999}`,
+	`{"n":1e-16383}`, `{"n":1.5e-16383}`, `{"n":0e-99999999999999999999}`, `{"n":0e999999999}`, `{"n":0e1000000000}`,
 	`{"b":{"$bytes":"AAE="}}`, `{"b":{"$bytes":"AA=A"}}`, `{"b":{"$bytes":"\/w=="}}`, `{"b":{"$bytes":1}}`,
 	`{"$bytes":"AAEC","x":1}`, `{"b":{"$bytes":"AA","$bytes":"AA=="}}`, `{"b":{"$bytes":"AA\r\n=="}}`,
 }
@@ -179,8 +179,9 @@ func badValue(doc []byte) bool {
 	}
 }
 
-// badNumber reports whether strconv.ParseFloat finds n out of range, or n
-// has more than MaxNumberScale digits after the point, exponent applied.
+// badNumber reports whether strconv.ParseFloat finds n out of range, n has
+// an exponent beyond ±MaxExponent, or more than MaxNumberScale digits after
+// the point, exponent applied.
 func badNumber(n string) bool {
 	if _, err := strconv.ParseFloat(n, 64); err != nil {
 		return true
@@ -190,6 +191,9 @@ func badNumber(n string) bool {
 	e := new(big.Int)
 	if exp != "" {
 		e.SetString(strings.TrimPrefix(exp, "+"), 10)
+	}
+	if new(big.Int).Abs(e).Cmp(big.NewInt(MaxExponent)) > 0 {
+		return true
 	}
 	scale := new(big.Int).Sub(big.NewInt(int64(len(frac))), e)
 	return scale.Cmp(big.NewInt(MaxNumberScale)) > 0

@@ -291,6 +291,12 @@ func number(doc []byte, i int) (int, error) {
 // which attribute filters use, holds no more.
 const MaxNumberScale = 16383
 
+// MaxExponent is the largest exponent magnitude a number may be written
+// with (it only matters for zero, 0e1000000000: any other number beyond it
+// is out of range anyway); PostgreSQL's numeric refuses more than about
+// 2^30.
+const MaxExponent = 999999999
+
 // maxExp bounds the exponent while it is read; beyond it every number is
 // out of range anyway.
 const maxExp = 1 << 40
@@ -312,9 +318,9 @@ type num struct {
 // check rejects a number that a reader cannot hold: one whose magnitude
 // rounds beyond the range of a double (1e999: encoding/json and JavaScript
 // fail or read Infinity, which JSON cannot express; clients send non-finite
-// values as the strings "NaN", "+Inf", "-Inf"), and one with more than
-// MaxNumberScale digits after the decimal point (1e-16384). It does not
-// allocate.
+// values as the strings "NaN", "+Inf", "-Inf"), one with more than
+// MaxNumberScale digits after the decimal point (1e-16384), and one
+// written with an exponent beyond ±MaxExponent. It does not allocate.
 func (n *num) check() error {
 	if scale := int64(len(n.frac)) - n.exp; scale > MaxNumberScale {
 		return syntaxErr(n.start, "number has more than %d digits after the decimal point once its exponent is applied (PostgreSQL's numeric holds no more)", MaxNumberScale)
@@ -328,8 +334,11 @@ func (n *num) check() error {
 		for z < len(rest) && rest[z] == '0' {
 			z++
 		}
-		if z == len(rest) {
-			return nil // zero
+		if z == len(rest) { // zero: in range whatever the exponent, but numeric reads no more
+			if n.exp > MaxExponent {
+				return syntaxErr(n.start, "number exponent beyond ±%d (PostgreSQL's numeric reads no more)", MaxExponent)
+			}
+			return nil
 		}
 		sig, rest = rest[z:], nil
 		k = -int64(z) + n.exp

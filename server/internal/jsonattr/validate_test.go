@@ -59,6 +59,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"long fraction at the numeric limit", `{"n":0.` + strings.Repeat("0", 16382) + `1}`},
 		{"long fraction with exponent", `{"n":1.` + strings.Repeat("0", 16400) + `e17}`},
 		{"zero at the numeric limit", `{"n":0.0e-16382}`},
+		{"zero with the largest exponent", `{"n":0e999999999}`},
 		// $bytes markers
 		{"bytes empty", `{"b":{"$bytes":""}}`},
 		{"bytes two pads", `{"b":{"$bytes":"AA=="}}`},
@@ -135,7 +136,9 @@ func TestValidateRejects(t *testing.T) {
 		{"huge exponent", `{"n":1e99999999999999999999999}`, 5, "beyond the range of a double"},
 		{"too many fraction digits", `{"n":1.` + strings.Repeat("0", 16384) + `}`, 5, "more than 16383 digits after the decimal point"},
 		{"too small exponent", `{"n":1e-16384}`, 5, "more than 16383 digits after the decimal point"},
-		{"zero with too small exponent", `{"n":0e-99999999999999999999}`, 5, "more than 16383 digits after the decimal point"},
+		{"zero with too small exponent", `{"n":0e-16384}`, 5, "more than 16383 digits after the decimal point"},
+		{"zero with a huge exponent", `{"n":0e1000000000}`, 5, "exponent beyond ±999999999"},
+		{"zero with a huge negative exponent", `{"n":-0.0e-99999999999999999999}`, 5, "more than 16383 digits after the decimal point"},
 		// $bytes markers
 		{"bytes not a string", `{"b":{"$bytes":12}}`, 15, `"$bytes" value must be a base64 string`},
 		{"bytes with another key after", `{"b":{"$bytes":"AAEC","x":1}}`, 22, `"$bytes" must be the only key`},

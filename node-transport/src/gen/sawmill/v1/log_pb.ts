@@ -36,7 +36,9 @@
 //     doubles as the strings "NaN", "+Inf", "-Inf". A number beyond the range
 //     of a double (1e999, -1e999) is rejected like the literals NaN and
 //     Infinity, and so is one with more than 16383 digits after the decimal
-//     point once its exponent is applied (1e-16384);
+//     point once its exponent is applied (1e-16384) or with an exponent
+//     beyond ±999999999 (PostgreSQL's numeric, used by filters, cannot
+//     hold them);
 //   - bytes as an object with the single key "$bytes" holding standard base64
 //     with padding ({"$bytes":"AAEC"}); an object with the key "$bytes" and
 //     another key, or whose value is not such a string, is rejected; keys
