@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,7 +45,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // (0: unbounded) in place of f's.
 func filterWhere(w *where, f store.Filter, from, to int64) {
 	if len(f.Services) > 0 {
-		w.add("service = ANY(" + w.arg(pgTexts(f.Services)) + "::text[])")
+		w.add("service = ANY(" + w.arg(storableServices(f.Services)) + "::text[])")
 	}
 	if from != 0 {
 		w.add("time >= " + w.arg(from))
@@ -60,6 +61,10 @@ func filterWhere(w *where, f store.Filter, from, to int64) {
 		w.add("lower(body) LIKE " + w.arg("%"+likeEscaper.Replace(strings.ToLower(pgText(f.Text)))+"%"))
 	}
 	for _, a := range f.Attrs {
+		if !utf8.ValidString(a.Key) || !utf8.ValidString(a.Value) {
+			w.add("FALSE") // no stored attribute is invalid UTF-8
+			continue
+		}
 		key := pgText(a.Key)
 		path := strings.Split(key, ".")
 		w.add(fmt.Sprintf("sawmill_attr_eq(attrs, %s, %s::text[], %s)", w.arg(key), w.arg(path), w.arg(pgText(a.Value))))
@@ -330,7 +335,7 @@ func (s *Store) fitsAggregate(q store.StatsQuery) bool {
 // aggregateStats queries the continuous aggregate logs_per_minute.
 func (s *Store) aggregateStats(w *where, f store.Filter, from, to, st int64) string {
 	if len(f.Services) > 0 {
-		w.add("service = ANY(" + w.arg(pgTexts(f.Services)) + "::text[])")
+		w.add("service = ANY(" + w.arg(storableServices(f.Services)) + "::text[])")
 	}
 	if from != 0 {
 		w.add("minute >= " + w.arg(from))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -17,6 +18,9 @@ import (
 // (the replacement character) in the columns of type text: the body, and
 // the strings and keys of the attributes. Filter values get the same
 // replacement so that a filter on the text that was logged still matches.
+// A filter value no stored string can equal (invalid UTF-8, which
+// PostgreSQL refuses as a parameter; NUL in a service name) matches
+// nothing, as in the embedded store.
 // Every other field is kept in protobuf (bytea) columns and is exact.
 
 // pgText returns s with every NUL replaced by U+FFFD.
@@ -27,19 +31,17 @@ func pgText(s string) string {
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
-// pgTexts is pgText for each of ss; ss itself when none holds NUL.
-func pgTexts(ss []string) []string {
-	for i, s := range ss {
-		if strings.IndexByte(s, 0) >= 0 {
-			out := make([]string, len(ss))
-			copy(out, ss[:i])
-			for j := i; j < len(ss); j++ {
-				out[j] = pgText(ss[j])
-			}
-			return out
+// storableServices returns the names of ss that a stored service can have:
+// validation refuses control characters and invalid UTF-8 in a service, and
+// PostgreSQL refuses them as parameters.
+func storableServices(ss []string) []string {
+	out := ss[:0:0]
+	for _, s := range ss {
+		if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+			out = append(out, s)
 		}
 	}
-	return ss
+	return out
 }
 
 // pgAttrs returns the attributes document doc (valid JSON) as text with

@@ -469,6 +469,25 @@ func testBadInput(t *testing.T, s store.Store) {
 	n, err = s.Count(ctx, store.Filter{})
 	require.NoError(t, err)
 	assert.NotZero(t, n)
+	// Filter values that no stored string can equal (invalid UTF-8, NUL)
+	// match nothing, without an error.
+	for name, f := range map[string]store.Filter{
+		"text invalid UTF-8":    {Text: "order \xff"},
+		"service invalid UTF-8": {Services: []string{"orders\xff"}},
+		"attr key invalid":      {Attrs: []store.AttrMatch{{Key: "http_method\xfe", Value: "GET"}}},
+		"attr value invalid":    {Attrs: []store.AttrMatch{{Key: "http_method", Value: "GET\xc3"}}},
+		"text NUL":              {Text: "order\x00"},
+		"service NUL":           {Services: []string{"orders\x00"}},
+		"attr value NUL":        {Attrs: []store.AttrMatch{{Key: "http_method", Value: "GET\x00"}}},
+	} {
+		n, err := s.Count(ctx, f)
+		require.NoError(t, err, name)
+		assert.Zero(t, n, name)
+		_, err = s.Search(ctx, store.SearchQuery{Filter: f})
+		require.NoError(t, err, name)
+		_, err = s.Stats(ctx, store.StatsQuery{Filter: f, Step: time.Minute})
+		require.NoError(t, err, name)
+	}
 	stored, err := s.WriteBatches(ctx, nil)
 	require.NoError(t, err)
 	assert.Zero(t, stored)
