@@ -8,7 +8,10 @@
 // InvalidArgument with google.rpc.BadRequest details for a batch that breaks
 // a rule; ResourceExhausted with google.rpc.RetryInfo when the queue is full
 // or too many bytes are in flight; Unavailable when a dependency is away or
-// the server is stopping. A batch id acked recently is answered again as a
+// the server is stopping; InvalidArgument without details when the
+// Publisher stored nothing because the store refuses the batch's data for
+// good (a pipeline.Permanent error: only without a broker, where there is no
+// dead-letter queue). A batch id acked recently is answered again as a
 // duplicate without being published twice; the store's own batch-id check
 // covers everything older.
 //

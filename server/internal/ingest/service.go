@@ -274,6 +274,12 @@ func (s *Service) publishError(b *sawmillv1.LogBatch, err error) result {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.count(outcomeCanceled, n)
 		return result{err: status.FromContextError(err)}
+	case pipeline.IsPermanent(err):
+		// Without a broker (queue "direct") the store's refusal reaches the
+		// client: retrying the same batch cannot help.
+		s.count(outcomeInvalid, n)
+		s.log.Error("publish batch: the store refuses it", zap.String("batch_id", b.GetBatchId()), zap.Error(err))
+		return result{err: status.New(codes.InvalidArgument, fmt.Sprintf("batch %s cannot be stored (retrying cannot help): %v", b.GetBatchId(), err))}
 	default:
 		s.count(outcomeUnavailable, n)
 		if !errors.Is(err, pipeline.ErrUnavailable) {

@@ -132,6 +132,7 @@ func TestPushErrorMapping(t *testing.T) {
 		"full sentinel": {fmt.Errorf("wrapped: %w", pipeline.ErrFull), codes.ResourceExhausted, true},
 		"unavailable":   {fmt.Errorf("broker: %w", pipeline.ErrUnavailable), codes.Unavailable, true},
 		"other":         {errors.New("disk on fire"), codes.Unavailable, true},
+		"permanent":     {fmt.Errorf("direct: %w", pipeline.Permanent(errors.New("SQLSTATE 22023"))), codes.InvalidArgument, false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := serve(t, New(&fakePublisher{err: tc.err}, Options{}))
@@ -147,6 +148,8 @@ func TestPushErrorMapping(t *testing.T) {
 			if tc.retryInfo {
 				require.NotNil(t, ri)
 				assert.Positive(t, ri.GetRetryDelay().AsDuration())
+			} else {
+				assert.Nil(t, ri, "not retryable")
 			}
 		})
 	}

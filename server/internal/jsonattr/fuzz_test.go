@@ -2,9 +2,11 @@ package jsonattr
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"math/big"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,6 +27,10 @@ var fuzzSeeds = []string{
 	`{"s":"\ud83d\ude00"}`, `{"s":"\ud83d"}`, `{"s":"\ude00"}`, `{"s":"\u0000"}`, `{"s":"\ud83d\u0041"}`,
 	"{\"s\":\"\xc0\xaf\"}", "{\"s\":\"\xed\xa0\x80\"}", "{\"s\":\"\xff\"}", "{\"s\":\"\x01\"}",
 	`{"a.b":1,"a":{"b":2}}`, `{"a":true,"b":false,"c":null}`,
+	`{"k\u0000":"a\u0000b"}`, `{"n":1e999}`, `{"n":-1.7976931348623157e308}`, `{"n":1.7976931348623159e308}`,
+	`{"n":1e-16383}`, `{"n":1.5e-16383}`, `{"n":0e-99999999999999999999}`, `{"n":0e999999999}`, `{"n":0e1000000000}`,
+	`{"b":{"$bytes":"AAE="}}`, `{"b":{"$bytes":"AA=A"}}`, `{"b":{"$bytes":"\/w=="}}`, `{"b":{"$bytes":1}}`,
+	`{"$bytes":"AAEC","x":1}`, `{"b":{"$bytes":"AA","$bytes":"AA=="}}`, `{"b":{"$bytes":"AA\r\n=="}}`,
 }
 
 func FuzzValidate(f *testing.F) {
@@ -97,10 +103,100 @@ func expectedReasons(doc []byte, lim Limits) map[string]bool {
 	if keys > lim.MaxKeys {
 		r["top-level keys"] = true
 	}
-	if badEscape(doc) {
+	if badEscape(doc) || badValue(doc) {
 		r["syntax"] = true
 	}
 	return r
+}
+
+// badValue reports, with encoding/json's tokenizer, whether a valid JSON
+// text holds a number a double or PostgreSQL's numeric cannot hold, or a
+// "$bytes" key that is not the only key of its object with a standard
+// padded base64 string as value.
+func badValue(doc []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	type frame struct {
+		object, expectKey, hasBytes bool
+		keys                        int
+	}
+	var stack []*frame
+	bytesValue := false // the next token is the value of a "$bytes" key
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			panic(err) // doc is valid JSON
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.expectKey {
+			if tok == json.Delim('}') {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			top.keys++
+			top.expectKey = false
+			if tok.(string) == "$bytes" {
+				top.hasBytes, bytesValue = true, true
+			}
+			if top.hasBytes && top.keys > 1 {
+				return true
+			}
+			continue
+		}
+		if bytesValue {
+			bytesValue = false
+			s, ok := tok.(string)
+			if !ok || strings.ContainsAny(s, "\r\n") {
+				return true // the decoder would skip \r and \n
+			}
+			if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+				return true
+			}
+		}
+		if top != nil && top.object {
+			top.expectKey = true
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, expectKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if n, ok := tok.(json.Number); ok && badNumber(string(n)) {
+			return true
+		}
+	}
+}
+
+// badNumber reports whether strconv.ParseFloat finds n out of range, n has
+// an exponent beyond ±MaxExponent, or more than MaxNumberScale digits after
+// the point, exponent applied.
+func badNumber(n string) bool {
+	if _, err := strconv.ParseFloat(n, 64); err != nil {
+		return true
+	}
+	mant, exp, _ := strings.Cut(strings.ToLower(n), "e")
+	_, frac, _ := strings.Cut(mant, ".")
+	e := new(big.Int)
+	if exp != "" {
+		e.SetString(strings.TrimPrefix(exp, "+"), 10)
+	}
+	if new(big.Int).Abs(e).Cmp(big.NewInt(MaxExponent)) > 0 {
+		return true
+	}
+	scale := new(big.Int).Sub(big.NewInt(int64(len(frac))), e)
+	return scale.Cmp(big.NewInt(MaxNumberScale)) > 0
 }
 
 // shape returns the maximum nesting depth and the number of top-level keys
@@ -144,8 +240,8 @@ func shape(doc []byte) (maxDepth, keys int) {
 	}
 }
 
-// badEscape reports whether a valid JSON text has an escape \u0000 or an
-// unpaired surrogate escape in a string.
+// badEscape reports whether a valid JSON text has an unpaired surrogate
+// escape in a string.
 func badEscape(doc []byte) bool {
 	inString := false
 	for i := 0; i < len(doc); i++ {
@@ -160,7 +256,7 @@ func badEscape(doc []byte) bool {
 			u, _ := strconv.ParseUint(string(doc[i+1:i+5]), 16, 32)
 			i += 4
 			switch {
-			case u == 0, u >= 0xDC00 && u < 0xE000:
+			case u >= 0xDC00 && u < 0xE000:
 				return true
 			case u >= 0xD800 && u < 0xDC00:
 				if i+6 >= len(doc) || doc[i+1] != '\\' || doc[i+2] != 'u' {

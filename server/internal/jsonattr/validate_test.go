@@ -46,6 +46,30 @@ func TestValidateAccepts(t *testing.T) {
 		{"DEL is not a control char in JSON", "{\"s\":\"\x7f\"}"},
 		{"max 4-byte rune", "{\"s\":\"\xf4\x8f\xbf\xbf\"}"},
 		{"escaped control char", `{"s":"\u0001\u001f"}`},
+		{"escaped nul", `{"a":"x\u0000y"}`},
+		{"escaped nul in key", `{"k\u0000":"\u0000"}`},
+		// numbers at the edges of a double and of PostgreSQL's numeric
+		{"max double", `{"n":1.7976931348623157e308}`},
+		{"minus max double", `{"n":-1.7976931348623157e308}`},
+		{"just below the overflow point, long", `{"n":179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791.99999999999999999999999999999999999999999999999999}`},
+		{"max double as digits", `{"n":` + maxDoubleText + `}`},
+		{"huge integer below max", `{"n":9` + strings.Repeat("0", 307) + `}`},
+		{"underflows to zero", `{"n":1e-400}`},
+		{"big negative exponent at the numeric limit", `{"n":1e-16383}`},
+		{"long fraction at the numeric limit", `{"n":0.` + strings.Repeat("0", 16382) + `1}`},
+		{"long fraction with exponent", `{"n":1.` + strings.Repeat("0", 16400) + `e17}`},
+		{"zero at the numeric limit", `{"n":0.0e-16382}`},
+		{"zero with the largest exponent", `{"n":0e999999999}`},
+		// $bytes markers
+		{"bytes empty", `{"b":{"$bytes":""}}`},
+		{"bytes two pads", `{"b":{"$bytes":"AA=="}}`},
+		{"bytes one pad", `{"b":{"$bytes":"AAE="}}`},
+		{"bytes full alphabet", `{"b":{"$bytes":"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"}}`},
+		{"bytes escaped slash", `{"b":{"$bytes":"\/w=="}}`},
+		{"bytes unicode escape", `{"b":{"$bytes":"\u0041AEC"}}`},
+		{"bytes in array", `{"b":[{"$bytes":"AAEC"},{"$bytes":"/w=="}]}`},
+		{"bytes top level", `{"$bytes":"AAEC"}`},
+		{"other dollar key", `{"b":{"$other":"not base64!"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +126,34 @@ func TestValidateRejects(t *testing.T) {
 		{"exponent sign only", `{"n":1e+}`, 8, "exponent"},
 		{"hex", `{"n":0x1F}`, 6, "expected ',' or '}'"},
 		{"infinity", `{"n":Infinity}`, 5, "expected a value"},
+		{"overflow", `{"n":1e999}`, 5, "beyond the range of a double"},
+		{"negative overflow", `{"n":-1e999}`, 5, "beyond the range of a double"},
+		{"overflow in array", `{"n":[1,2e308]}`, 8, "beyond the range of a double"},
+		{"just above max double", `{"n":1.7976931348623159e308}`, 5, "beyond the range of a double"},
+		{"the overflow point", `{"n":179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792}`, 5, "beyond the range of a double"},
+		{"integer digits beyond max", `{"n":2` + strings.Repeat("0", 308) + `}`, 5, "beyond the range of a double"},
+		{"overflow with fraction", `{"n":0.1e310}`, 5, "beyond the range of a double"},
+		{"huge exponent", `{"n":1e99999999999999999999999}`, 5, "beyond the range of a double"},
+		{"too many fraction digits", `{"n":1.` + strings.Repeat("0", 16384) + `}`, 5, "more than 16383 digits after the decimal point"},
+		{"too small exponent", `{"n":1e-16384}`, 5, "more than 16383 digits after the decimal point"},
+		{"zero with too small exponent", `{"n":0e-16384}`, 5, "more than 16383 digits after the decimal point"},
+		{"zero with a huge exponent", `{"n":0e1000000000}`, 5, "exponent beyond ±999999999"},
+		{"zero with a huge negative exponent", `{"n":-0.0e-99999999999999999999}`, 5, "more than 16383 digits after the decimal point"},
+		// $bytes markers
+		{"bytes not a string", `{"b":{"$bytes":12}}`, 15, `"$bytes" value must be a base64 string`},
+		{"bytes with another key after", `{"b":{"$bytes":"AAEC","x":1}}`, 22, `"$bytes" must be the only key`},
+		{"bytes with another key before", `{"b":{"x":1,"$bytes":"AAEC"}}`, 12, `"$bytes" must be the only key`},
+		{"bytes escaped key", `{"b":{"x":1,"\u0024bytes":"AAEC"}}`, 12, `"$bytes" must be the only key`},
+		{"bytes bad length", `{"b":{"$bytes":"AAE"}}`, 15, "invalid base64"},
+		{"bytes bad char", `{"b":{"$bytes":"AA-_"}}`, 18, "invalid base64"},
+		{"bytes url alphabet", `{"b":{"$bytes":"_w=="}}`, 16, "invalid base64"},
+		{"bytes pad in the middle", `{"b":{"$bytes":"AA==AAAA"}}`, 20, "invalid base64"},
+		{"bytes three pads", `{"b":{"$bytes":"A==="}}`, 17, "invalid base64"},
+		{"bytes pad then char", `{"b":{"$bytes":"AA=A"}}`, 19, "invalid base64"},
+		{"bytes newline escape", `{"b":{"$bytes":"AA\nAAA=="}}`, 18, "invalid base64"},
+		{"bytes space", `{"b":{"$bytes":"AA AA==="}}`, 18, "invalid base64"},
+		{"bytes non-ascii", `{"b":{"$bytes":"AAé="}}`, 18, "invalid base64"},
+		{"bytes top level bad", `{"$bytes":"!"}`, 11, "invalid base64"},
 		// strings
 		{"unterminated string", `{"a":"xy`, 5, "unterminated string"},
 		{"unterminated key", `{"ab`, 1, "unterminated string"},
@@ -113,7 +165,6 @@ func TestValidateRejects(t *testing.T) {
 		{"escape at end", `{"a":"\`, 6, "unterminated escape"},
 		{"short unicode escape", `{"a":"\u12"}`, 6, "4 hex digits"},
 		{"non-hex unicode escape", `{"a":"\u12g4"}`, 6, "4 hex digits"},
-		{"escaped nul", `{"a":"\u0000"}`, 6, `\u0000 is not allowed`},
 		{"lone high surrogate", `{"a":"\ud83d"}`, 6, "unpaired UTF-16 high surrogate"},
 		{"high surrogate then char", `{"a":"\ud83dx"}`, 6, "unpaired UTF-16 high surrogate"},
 		{"high surrogate then non-surrogate", `{"a":"\ud83d\u0041"}`, 6, "unpaired UTF-16 high surrogate"},
@@ -229,3 +280,6 @@ func TestValidateDoesNotAllocate(t *testing.T) {
 		assert.Zero(t, allocs, d)
 	}
 }
+
+// maxDoubleText is math.MaxFloat64 written out in full.
+const maxDoubleText = "179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368"

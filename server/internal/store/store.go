@@ -16,12 +16,21 @@ var ErrNotFound = errors.New("not found")
 // ErrBadCursor is returned by Search for a cursor it did not issue.
 var ErrBadCursor = errors.New("invalid cursor")
 
+// ErrUnstorable marks a WriteBatches error that retrying cannot fix: the
+// engine refuses the data of some batch of the call (the error says why,
+// e.g. with a PostgreSQL SQLSTATE). The queue in front then stores the
+// batches one by one and dead-letters those that fail alone. Any other
+// write error (the database away, a full disk) is retried.
+var ErrUnstorable = errors.New("unstorable")
+
 // Writer stores batches.
 //
 // WriteBatches stores every batch of bs in one durable unit and returns the
 // number of records newly stored. It is idempotent by batch id: a batch id
 // stored before (also earlier in bs) is skipped and its records not counted.
-// Safe for concurrent use.
+// It accepts every batch that package validate accepts, storing each field
+// as is or as the engine's documented normalisation of it; an error that
+// retrying cannot fix wraps ErrUnstorable. Safe for concurrent use.
 type Writer interface {
 	WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (stored int, err error)
 }

@@ -6,6 +6,7 @@ package storewriter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,7 @@ func New(w store.Writer, reg prometheus.Registerer) *Writer {
 			Name: "sawmill_store_lag_seconds", Help: "For the last commit: time between its oldest record's arrival (observed time) and the commit.",
 		}),
 		mErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sawmill_store_write_errors_total", Help: "Store writes that failed (they are retried).",
+			Name: "sawmill_store_write_errors_total", Help: "Store writes that failed (retried, or for data the store refuses, split and dead-lettered).",
 		}),
 	}
 	if reg != nil {
@@ -57,13 +58,18 @@ func New(w store.Writer, reg prometheus.Registerer) *Writer {
 	return s
 }
 
-// ConsumeBatches writes bs to the store.
+// ConsumeBatches writes bs to the store. A store error wrapping
+// store.ErrUnstorable is returned marked pipeline.Permanent.
 func (s *Writer) ConsumeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) error {
 	start := s.now()
 	n, err := s.w.WriteBatches(ctx, bs)
 	if err != nil {
 		s.mErrors.Inc()
-		return fmt.Errorf("store %d batches: %w", len(bs), err)
+		err = fmt.Errorf("store %d batches: %w", len(bs), err)
+		if errors.Is(err, store.ErrUnstorable) {
+			return pipeline.Permanent(err) // the queue dead-letters what fails alone
+		}
+		return err
 	}
 	end := s.now()
 	s.mLatency.Observe(end.Sub(start).Seconds())

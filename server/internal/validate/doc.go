@@ -12,6 +12,9 @@
 //     batch valid.
 //
 // Rules beyond log.proto's comments: source.line must not be negative, and
-// attributes follow jsonattr.Validate (which also refuses \u0000 and
-// unpaired surrogate escapes, as PostgreSQL jsonb does).
+// attributes follow jsonattr.Validate (its value rules: numbers a double and
+// PostgreSQL's numeric can hold, "$bytes" markers with padded standard
+// base64, no unpaired surrogate escapes). NUL is data: accepted in every
+// string field and as the escape \u0000 in attributes (a store that cannot
+// hold it normalises it).
 package validate

@@ -112,6 +112,26 @@ func TestBatchRules(t *testing.T) {
 		{"attrs too deep", rec(func(r *sawmillv1.LogRecord) {
 			r.AttributesJson = []byte(`{"a":` + strings.Repeat("[", 16) + strings.Repeat("]", 16) + `}`)
 		}), "batch.records[1].attributes_json", "has more than 16 nesting depth (at byte 20)"},
+		// NUL and other edge characters are data (issue 11: one NUL must not cost the batch)
+		{"NUL in every string field", rec(func(r *sawmillv1.LogRecord) {
+			r.Body, r.SeverityText, r.Logger = "a\x00b", "w\x00", "l\x00"
+			r.Error = &sawmillv1.ErrorInfo{Type: "T\x00", Message: "m\x00", Stack: "s\x00"}
+			r.Source = &sawmillv1.SourceLocation{File: "f\x00", Function: "fn\x00"}
+			r.AttributesJson = []byte(`{"k\u0000":"a\u0000b","n":[{"x":"\u0000"}]}`)
+		}), "", ""},
+		{"NUL in resource fields", func(b *sawmillv1.LogBatch) {
+			b.Resource.Instance, b.Resource.Environment, b.Resource.Version = "i\x00", "e\x00", "v\x00"
+			b.Resource.AttributesJson = []byte(`{"k":"\u0000"}`)
+		}, "", ""},
+		{"attrs number beyond a double", rec(func(r *sawmillv1.LogRecord) { r.AttributesJson = []byte(`{"x":1e999}`) }),
+			"batch.records[1].attributes_json", "number beyond the range of a double"},
+		{"attrs negative number beyond a double", rec(func(r *sawmillv1.LogRecord) { r.AttributesJson = []byte(`{"x":-1e999}`) }),
+			"batch.records[1].attributes_json", "number beyond the range of a double (at most ±1.7976931348623157e308"},
+		{"resource attrs number beyond a double", func(b *sawmillv1.LogBatch) { b.Resource.AttributesJson = []byte(`{"x":2e308}`) },
+			"batch.resource.attributes_json", "number beyond the range of a double"},
+		{"attrs bytes ok", rec(func(r *sawmillv1.LogRecord) { r.AttributesJson = []byte(`{"b":{"$bytes":"AAEC/w=="}}`) }), "", ""},
+		{"attrs bytes not base64", rec(func(r *sawmillv1.LogRecord) { r.AttributesJson = []byte(`{"b":{"$bytes":"not base64!"}}`) }),
+			"batch.records[1].attributes_json", `invalid base64 in "$bytes" value`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

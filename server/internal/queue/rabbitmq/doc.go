@@ -8,7 +8,8 @@
 //	queue     <queue>              durable quorum queue (or classic v2), bound to
 //	                               the exchange, consumed by every replica's
 //	                               storage writers (competing consumers)
-//	queue     <queue>.dead-letter  durable, same type: undecodable messages
+//	queue     <queue>.dead-letter  durable, same type: undecodable messages and
+//	                               batches the store refuses for good
 //	queue     (server-named)       exclusive to one replica, bound to the
 //	                               exchange, feeding its live tail (Observer);
 //	                               bounded (drop-head) so a slow replica cannot

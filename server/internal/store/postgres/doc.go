@@ -29,6 +29,19 @@
 //     batches (ON CONFLICT DO NOTHING, which waits for a concurrent writer of
 //     the same id) in the same transaction as its records, which are bulk
 //     loaded with COPY. A batch whose id is already stored is skipped.
+//   - Every record validation accepts is stored. PostgreSQL's text and jsonb
+//     cannot hold NUL, so NUL (U+0000) in the body and the escape \u0000 in
+//     attribute strings and keys are stored, and read back, as U+FFFD; a
+//     filter value (text, attribute key or value) gets the same
+//     replacement, so filtering on what was logged still matches. Every
+//     other field is kept in protobuf columns and read back exactly. A
+//     filter value no stored string can equal (invalid UTF-8, a service
+//     name with NUL) matches nothing rather than failing the query.
+//   - A write PostgreSQL refuses for its data (SQLSTATE class 22 data
+//     exception, 23 integrity violation except 23514, 54 program limit
+//     exceeded) wraps store.ErrUnstorable, with the SQLSTATE in the
+//     message: the queue dead-letters the batch that fails alone. Any other
+//     error (connection, disk full, locks) is retried.
 //   - One retention pass (DeleteBefore) runs at a time across replicas
 //     (advisory lock); the others wait for it.
 //   - Every value of a filter reaches PostgreSQL as a bound parameter.

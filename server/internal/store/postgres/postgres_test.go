@@ -17,5 +17,5 @@ func TestConformance(t *testing.T) {
 		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{TimescaleDB: postgres.TimescaleOff})
 		require.NoError(t, err)
 		return s
-	})
+	}, storetest.Behavior{NULAsReplacement: true})
 }

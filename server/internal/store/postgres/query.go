@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,7 +45,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // (0: unbounded) in place of f's.
 func filterWhere(w *where, f store.Filter, from, to int64) {
 	if len(f.Services) > 0 {
-		w.add("service = ANY(" + w.arg(f.Services) + "::text[])")
+		w.add("service = ANY(" + w.arg(storableServices(f.Services)) + "::text[])")
 	}
 	if from != 0 {
 		w.add("time >= " + w.arg(from))
@@ -57,11 +58,16 @@ func filterWhere(w *where, f store.Filter, from, to int64) {
 	}
 	if f.Text != "" {
 		// LIKE, not strpos: a trigram index can serve LIKE.
-		w.add("lower(body) LIKE " + w.arg("%"+likeEscaper.Replace(strings.ToLower(f.Text))+"%"))
+		w.add("lower(body) LIKE " + w.arg("%"+likeEscaper.Replace(strings.ToLower(pgText(f.Text)))+"%"))
 	}
 	for _, a := range f.Attrs {
-		path := strings.Split(a.Key, ".")
-		w.add(fmt.Sprintf("sawmill_attr_eq(attrs, %s, %s::text[], %s)", w.arg(a.Key), w.arg(path), w.arg(a.Value)))
+		if !utf8.ValidString(a.Key) || !utf8.ValidString(a.Value) {
+			w.add("FALSE") // no stored attribute is invalid UTF-8
+			continue
+		}
+		key := pgText(a.Key)
+		path := strings.Split(key, ".")
+		w.add(fmt.Sprintf("sawmill_attr_eq(attrs, %s, %s::text[], %s)", w.arg(key), w.arg(path), w.arg(pgText(a.Value))))
 	}
 }
 
@@ -329,7 +335,7 @@ func (s *Store) fitsAggregate(q store.StatsQuery) bool {
 // aggregateStats queries the continuous aggregate logs_per_minute.
 func (s *Store) aggregateStats(w *where, f store.Filter, from, to, st int64) string {
 	if len(f.Services) > 0 {
-		w.add("service = ANY(" + w.arg(f.Services) + "::text[])")
+		w.add("service = ANY(" + w.arg(storableServices(f.Services)) + "::text[])")
 	}
 	if from != 0 {
 		w.add("minute >= " + w.arg(from))

@@ -49,7 +49,7 @@ func TestTimescaleDB(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, _, _ := openTimescale(t, 0)
 		return s
-	})
+	}, storetest.Behavior{NULAsReplacement: true})
 }
 
 // compressing is a store whose every write is followed by the compression
@@ -101,7 +101,7 @@ func TestTimescaleDBCompressed(t *testing.T) {
 		s, pool, _ := openTimescale(t, 0)
 		pauseJobs(t, pool) // compression is the test's: no policy run races it
 		return compressing{Store: s, pool: pool}
-	})
+	}, storetest.Behavior{NULAsReplacement: true})
 }
 
 // pauseJobs unschedules the database's policy jobs and waits until none is

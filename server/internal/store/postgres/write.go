@@ -18,7 +18,8 @@ const dayNs = int64(24 * time.Hour)
 
 // WriteBatches stores bs in one transaction and returns the records newly
 // stored: batch ids are inserted first (ON CONFLICT DO NOTHING), then the
-// records of the batches whose id was new are copied in.
+// records of the batches whose id was new are copied in. An error for data
+// PostgreSQL refuses wraps store.ErrUnstorable (see permanentCode).
 func (s *Store) WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int, error) {
 	seen := make(map[string]bool, len(bs))
 	fresh := bs[:0:0]
@@ -71,11 +72,11 @@ func (s *Store) WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::integer[], $6::bytea[])
 		ON CONFLICT (id) DO NOTHING RETURNING id`, ids, services, mins, maxs, counts, res)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: record %d batch ids: %w", len(ids), err)
+		return 0, classify(fmt.Errorf("postgres: record %d batch ids: %w", len(ids), err))
 	}
 	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return 0, fmt.Errorf("postgres: record %d batch ids: %w", len(ids), err)
+		return 0, classify(fmt.Errorf("postgres: record %d batch ids: %w", len(ids), err))
 	}
 	if len(inserted) == 0 {
 		return 0, nil
@@ -93,10 +94,10 @@ func (s *Store) WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"logs"}, logColumns, src)
 	if err != nil {
 		s.forgetPartitions() // a partition may have been dropped by another replica
-		return 0, fmt.Errorf("postgres: copy records of %d batches: %w", len(src.batches), err)
+		return 0, classify(fmt.Errorf("postgres: copy records of %d batches: %w", len(src.batches), err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("postgres: commit %d batches: %w", len(src.batches), err)
+		return 0, classify(fmt.Errorf("postgres: commit %d batches: %w", len(src.batches), err))
 	}
 	return int(n), nil
 }
@@ -133,7 +134,7 @@ func (c *copySource) Values() ([]any, error) {
 	}
 	return []any{
 		int64(r.GetTimeUnixNano()), b.GetResource().GetService(), b.GetBatchId(), int32(c.i),
-		int16(r.GetSeverityNumber()), r.GetBody(), string(r.GetAttributesJson()), rec,
+		int16(r.GetSeverityNumber()), pgText(r.GetBody()), pgAttrs(r.GetAttributesJson()), rec,
 	}, nil
 }
 

@@ -180,8 +180,14 @@ type countKey struct {
 	level   int32
 }
 
-// WriteBatches stores bs in one transaction, skipping batch ids stored before.
+// WriteBatches stores bs in one transaction, skipping batch ids stored
+// before. Data SQLite refuses (see classify) wraps store.ErrUnstorable.
 func (s *Store) WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int, error) {
+	n, err := s.writeBatches(ctx, bs)
+	return n, classify(err)
+}
+
+func (s *Store) writeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 

@@ -17,5 +17,5 @@ func TestConformance(t *testing.T) {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "logs.db"), sqlite.Options{})
 		require.NoError(t, err)
 		return s
-	})
+	}, storetest.Behavior{})
 }

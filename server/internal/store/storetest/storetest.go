@@ -2,6 +2,14 @@
 // that the embedded and the production store answer every query alike. The
 // expected answers come from a brute-force reference over the written data,
 // written independently of the engines' filter code.
+//
+// EdgeValues writes, in every string field of a record and its resource,
+// NUL, U+FFFD, astral characters, bidi overrides, controls, quotes and
+// backslashes, values at every size limit of the contract and edge numbers,
+// checks that validation accepts all of it, and that every record reads
+// back equal to what was written, or to the normalisation the engine
+// documents (Behavior), through Search and Get, and that filters on those
+// values match as the reference says.
 package storetest
 
 import (
@@ -24,13 +32,15 @@ import (
 // Opener returns a new, empty store for one test; the suite closes it.
 type Opener func(t *testing.T) store.Store
 
-// Run runs the whole suite against the engine open returns.
-func Run(t *testing.T, open Opener) {
+// Run runs the whole suite against the engine open returns, which changes
+// what it stores only as b says.
+func Run(t *testing.T, open Opener, b Behavior) {
 	t.Run("WriteIsIdempotent", func(t *testing.T) { testIdempotent(t, open(t)) })
 	t.Run("Queries", func(t *testing.T) { testQueries(t, open(t)) })
 	t.Run("GetAndSurrounding", func(t *testing.T) { testGet(t, open(t)) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, open(t)) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, open(t)) })
+	t.Run("EdgeValues", func(t *testing.T) { testEdgeValues(t, open(t), b) })
 }
 
 // Base is the time of the generated data: a fixed, recent-looking instant.
@@ -459,6 +469,25 @@ func testBadInput(t *testing.T, s store.Store) {
 	n, err = s.Count(ctx, store.Filter{})
 	require.NoError(t, err)
 	assert.NotZero(t, n)
+	// Filter values that no stored string can equal (invalid UTF-8, NUL)
+	// match nothing, without an error.
+	for name, f := range map[string]store.Filter{
+		"text invalid UTF-8":    {Text: "order \xff"},
+		"service invalid UTF-8": {Services: []string{"orders\xff"}},
+		"attr key invalid":      {Attrs: []store.AttrMatch{{Key: "http_method\xfe", Value: "GET"}}},
+		"attr value invalid":    {Attrs: []store.AttrMatch{{Key: "http_method", Value: "GET\xc3"}}},
+		"text NUL":              {Text: "order\x00"},
+		"service NUL":           {Services: []string{"orders\x00"}},
+		"attr value NUL":        {Attrs: []store.AttrMatch{{Key: "http_method", Value: "GET\x00"}}},
+	} {
+		n, err := s.Count(ctx, f)
+		require.NoError(t, err, name)
+		assert.Zero(t, n, name)
+		_, err = s.Search(ctx, store.SearchQuery{Filter: f})
+		require.NoError(t, err, name)
+		_, err = s.Stats(ctx, store.StatsQuery{Filter: f, Step: time.Minute})
+		require.NoError(t, err, name)
+	}
 	stored, err := s.WriteBatches(ctx, nil)
 	require.NoError(t, err)
 	assert.Zero(t, stored)

@@ -21,20 +21,28 @@
 //     .Struct, the shape of OTel's KeyValue/AnyValue)
 //
 // The JSON document is validated by a single allocation-free scan on ingest
-// and stored as is (SQLite blocks, PostgreSQL jsonb) without being rebuilt.
+// and stored as is (SQLite blocks, PostgreSQL text) without being rebuilt;
+// PostgreSQL, which cannot hold NUL, stores the escape \u0000 as \ufffd.
 // JSON is also what winston's info objects and zap's encoders already are.
 //
 // Rules for attributes_json (the server rejects a batch that breaks them):
 //   - a JSON object (RFC 8259), valid UTF-8, at most 64 KiB, at most 128 keys
 //     at the top level, nesting at most 16 deep; empty bytes mean no
-//     attributes; the escapes \u0000 and unpaired UTF-16 surrogates are
-//     rejected (PostgreSQL's jsonb cannot store them);
+//     attributes; the escape \u0000 is accepted, unpaired UTF-16 surrogate
+//     escapes are rejected (PostgreSQL's jsonb cannot store them);
 //   - types round-trip: strings, booleans, null, objects and arrays as in JSON;
 //     integers are written without a fraction or exponent (42), doubles always
 //     with one (42.0, 1e-9), so int and double stay distinct; non-finite
-//     doubles as the strings "NaN", "+Inf", "-Inf";
+//     doubles as the strings "NaN", "+Inf", "-Inf". A number beyond the range
+//     of a double (1e999, -1e999) is rejected like the literals NaN and
+//     Infinity, and so is one with more than 16383 digits after the decimal
+//     point once its exponent is applied (1e-16384) or with an exponent
+//     beyond ±999999999 (PostgreSQL's numeric, used by filters, cannot
+//     hold them);
 //   - bytes as an object with the single key "$bytes" holding standard base64
-//     ({"$bytes":"AAEC"}); keys starting with "$" are reserved for such markers;
+//     with padding ({"$bytes":"AAEC"}); an object with the key "$bytes" and
+//     another key, or whose value is not such a string, is rejected; keys
+//     starting with "$" are reserved for such markers;
 //   - a value a client had to cut short carries the marker "…[truncated]" at
 //     its end, and a document from which a client had to leave keys out to
 //     respect the limits carries the top-level key "sawmill_truncated" with
@@ -431,7 +439,8 @@ type LogRecord struct {
 	SeverityNumber SeverityNumber `protobuf:"varint,3,opt,name=severity_number,json=severityNumber,enum=sawmill.v1.SeverityNumber" json:"severity_number,omitempty"`
 	// The logger's own level name, e.g. "warn", "DPANIC", "notice". At most 32 bytes.
 	SeverityText string `protobuf:"bytes,4,opt,name=severity_text,json=severityText" json:"severity_text,omitempty"`
-	// The log message. At most 64 KiB.
+	// The log message. At most 64 KiB of UTF-8; NUL is allowed (PostgreSQL
+	// stores it as U+FFFD).
 	Body string `protobuf:"bytes,5,opt,name=body" json:"body,omitempty"`
 	// Attributes as one JSON object; see the file comment for the rules.
 	AttributesJson []byte `protobuf:"bytes,6,opt,name=attributes_json,json=attributesJson" json:"attributes_json,omitempty"`

@@ -82,3 +82,32 @@ func Name(dbURL string) string {
 	}
 	return strings.TrimPrefix(u.Path, "/")
 }
+
+// Poison makes the database at dbURL (a Sawmill store, migrated) refuse
+// every record whose body is body, with SQLSTATE 22023
+// (invalid_parameter_value) from a trigger: a batch that validation accepts
+// and PostgreSQL cannot store, for tests of the dead-letter path.
+func Poison(t testing.TB, dbURL, body string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: connect to %s: %v", dbURL, err)
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, `CREATE FUNCTION sawmill_test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.body = `+quote(body)+` THEN
+		RAISE EXCEPTION 'poisoned record in batch %', NEW.batch_id USING ERRCODE = '22023';
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER sawmill_test_poison BEFORE INSERT ON logs FOR EACH ROW EXECUTE FUNCTION sawmill_test_poison();`)
+	if err != nil {
+		t.Fatalf("pgtest: poison %q: %v", body, err)
+	}
+}
+
+// quote is a SQL string literal of s.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -1,0 +1,4 @@
+package postgres
+
+// PermanentCode is permanentCode, for the tests.
+var PermanentCode = permanentCode
