@@ -33,10 +33,10 @@ const reserve = MaxAttributesDepth + len(`,"`+TruncatedKey+`":"`+TruncationMarke
 // rules of log.proto: integers without a fraction, floats always with a
 // fraction or exponent, non-finite floats as "NaN"/"+Inf"/"-Inf", bytes as
 // {"$bytes":"<base64>"}, strings as valid UTF-8 (invalid bytes become U+FFFD).
-// Two more rules of log.proto hold for keys and strings alike: NUL becomes
-// U+FFFD (the server refuses the escape \u0000, which PostgreSQL's jsonb
-// cannot store), and a key starting with "$", reserved for markers such as
-// $bytes, is written with a "_" prefix ("$ref" becomes "_$ref").
+// NUL is written as the escape \u0000, which the server accepts (its
+// PostgreSQL store keeps it as U+FFFD, since jsonb cannot hold it), and a
+// key starting with "$", reserved for markers such as $bytes, is written
+// with a "_" prefix ("$ref" becomes "_$ref").
 //
 // It is a streaming writer: call Key then one value inside objects, values
 // alone inside arrays. It never produces an invalid document whatever the
@@ -535,7 +535,7 @@ func appendFloat(b []byte, v float64, bits int) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendString writes s as a JSON string (quotes included), invalid UTF-8
-// and NUL replaced by U+FFFD. When the quoted, escaped form would exceed max bytes it
+// replaced by U+FFFD. When the quoted, escaped form would exceed max bytes it
 // is cut at a character boundary and ends with TruncationMarker.
 func appendString(b []byte, s string, max int) ([]byte, bool) {
 	if len(s)*6+2 <= max {
@@ -554,8 +554,6 @@ func appendString(b []byte, s string, max int) ([]byte, bool) {
 			switch {
 			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
 				n = 2
-			case c == 0:
-				n = 3 // U+FFFD
 			case c < 0x20:
 				n = 6
 			default:
@@ -581,7 +579,7 @@ func appendString(b []byte, s string, max int) ([]byte, bool) {
 }
 
 // appendEscaped writes the JSON-escaped body of s (no quotes): invalid
-// UTF-8 and NUL become U+FFFD, other control characters \uXXXX escapes.
+// UTF-8 becomes U+FFFD, control characters (NUL included) \uXXXX escapes.
 func appendEscaped(b []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
@@ -601,10 +599,6 @@ func appendEscaped(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
-			case 0:
-				// PostgreSQL's jsonb cannot hold \u0000, so log.proto
-				// rejects it: NUL becomes U+FFFD, like invalid UTF-8.
-				b = append(b, "\ufffd"...)
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}

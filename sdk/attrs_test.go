@@ -412,9 +412,9 @@ func FuzzAttrs(f *testing.F) {
 	})
 }
 
-// TestAttrsServerRulesBeyondJSON: NUL is valid JSON as \u0000 but log.proto
-// rejects it (PostgreSQL jsonb cannot hold it), and "$" keys are reserved
-// for markers: one such value used to get a whole batch rejected.
+// TestAttrsServerRulesBeyondJSON: NUL is written as the escape \u0000 (in
+// keys too), and "$" keys, reserved for markers, get a "_" prefix: a user's
+// "$bytes" key used to get a whole batch rejected.
 func TestAttrsServerRulesBeyondJSON(t *testing.T) {
 	var a Attrs
 	a.Key("nul")
@@ -432,9 +432,9 @@ func TestAttrsServerRulesBeyondJSON(t *testing.T) {
 	a.Binary([]byte{0, 1})
 	doc := a.Bytes()
 	checkLimits(t, doc)
-	assert.Equal(t, `{"nul":"a`+"\uFFFD"+`b","k`+"\uFFFD"+`":1,"_$bytes":"not base64","obj":{"_$x":true},"bin":{"$bytes":"AAE="}}`, string(doc))
+	assert.Equal(t, `{"nul":"a\u0000b","k\u0000":1,"_$bytes":"not base64","obj":{"_$x":true},"bin":{"$bytes":"AAE="}}`, string(doc))
 
-	// A cut string counts NUL at its real size.
+	// A cut string counts NUL at its escaped size.
 	a.Key("long")
 	a.String(strings.Repeat("\x00", MaxAttributesBytes))
 	doc = a.Bytes()

@@ -28,8 +28,8 @@
 //     reported instead of being retried forever.
 //   - Every record satisfies the wire contract (log.proto) as written
 //     before it is sent, so no v1 server rejects a batch for one record:
-//     attributes follow its JSON type rules and limits (NUL in their keys
-//     and strings becomes U+FFFD, keys starting with "$" get a "_" prefix),
+//     attributes follow its JSON type rules and limits (keys starting with
+//     "$" get a "_" prefix),
 //     strings are valid UTF-8, oversized values are cut and end with
 //     TruncationMarker, and times the server would refuse (before 2000,
 //     more than 24 hours ahead, beyond 2262) are sent as 0 so that the

@@ -43,8 +43,8 @@ func syntaxErr(off int, format string, args ...any) error {
 
 // Attrs reports whether doc is empty (no attributes) or one JSON object
 // (RFC 8259, surrounding whitespace allowed) within the limits, with valid
-// UTF-8 in strings, no raw control characters, no \u0000 escape, no
-// unpaired surrogate escape, and "$" keys only as the {"$bytes":"<base64>"}
+// UTF-8 in strings, no raw control characters (the escape \u0000 is
+// fine), no unpaired surrogate escape, and "$" keys only as the {"$bytes":"<base64>"}
 // marker. The error is a *SyntaxError or a *LimitError naming the byte
 // offset.
 func Attrs(doc []byte) error {
@@ -345,8 +345,6 @@ func escape(doc []byte, i int) (int, error) {
 		return 0, syntaxErr(i, "invalid \\u escape: expected 4 hex digits")
 	}
 	switch {
-	case r == 0:
-		return 0, syntaxErr(i, "escape \\u0000 is not allowed (PostgreSQL jsonb cannot store it)")
 	case r >= 0xDC00 && r < 0xE000:
 		return 0, syntaxErr(i, "unpaired UTF-16 low surrogate \\u%04x", r)
 	case r >= 0xD800 && r < 0xDC00:

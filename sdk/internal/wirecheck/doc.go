@@ -6,8 +6,8 @@
 // a batch it accepts is accepted by every v1 server. apptest checks that
 // against the real binary.
 //
-// Where servers differ it takes the strict side: it refuses the escape
-// \u0000 (older servers do), keys starting with "$" other than a
+// Where it could be looser it takes the strict side: it refuses keys
+// starting with "$" other than a
 // well-formed {"$bytes":"<padded standard base64>"} marker (log.proto
 // reserves them), numbers beyond the range of a double (1e999) and numbers
 // with more than 16383 digits after the decimal point.
