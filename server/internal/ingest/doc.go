@@ -11,9 +11,7 @@
 // the server is stopping; InvalidArgument without details when the
 // Publisher stored nothing because the store refuses the batch's data for
 // good (a pipeline.Permanent error: only without a broker, where there is no
-// dead-letter queue). A batch id acked recently is answered again as a
-// duplicate without being published twice; the store's own batch-id check
-// covers everything older.
+// dead-letter queue).
 //
 // Memory: register the Service with Register on a gRPC server built with
 // grpc.ForceServerCodecV2(Codec()). Push and PushStream requests then reach
@@ -28,4 +26,14 @@
 // being decoded, validated and published; otherwise it is answered
 // ResourceExhausted with a retry delay. A request that is not protobuf is
 // InvalidArgument.
+//
+// A batch id is an idempotency key: the first push of an id to become
+// durable wins. A push of an id acked recently (the last RecentIDs) is
+// answered as a duplicate without being published; a push of an id that
+// another push is publishing right now waits for that outcome — a duplicate
+// if it became durable, published itself if it failed — so of concurrent
+// pushes of one id exactly one is answered duplicate=false. The store's own
+// batch-id check covers everything older, other replicas and restarts (the
+// answer is then duplicate=false, and the store skips the batch). Content is
+// not compared.
 package ingest

@@ -202,15 +202,24 @@ func (s *Service) handle(ctx context.Context, b *sawmillv1.LogBatch) result {
 		s.count(outcomeInvalid, n)
 		return result{err: invalid(b, vs)}
 	}
-	if s.ids.contains(b.GetBatchId()) {
+	// The batch id is an idempotency key: the first push of an id to become
+	// durable wins, and a push of an id accepted or in flight here waits
+	// for that push's outcome (see idSet and PushResponse.duplicate).
+	c, dup, err := s.ids.claim(ctx, b.GetBatchId())
+	if err != nil {
+		return s.publishError(b, err)
+	}
+	if dup {
 		s.count(outcomeDuplicate, n)
 		return result{accepted: uint32(n), duplicate: true}
 	}
+	ok := false
+	defer func() { s.ids.finish(b.GetBatchId(), c, ok) }()
 	validate.Normalize(b, now)
 	if err := s.pub.Publish(ctx, b); err != nil {
 		return s.publishError(b, err)
 	}
-	s.ids.add(b.GetBatchId())
+	ok = true
 	s.count(outcomeAccepted, n)
 	return result{accepted: uint32(n)}
 }
@@ -332,28 +341,74 @@ func exhausted(msg string, after time.Duration) *status.Status {
 	return st
 }
 
-// idSet remembers the most recent acked batch ids, bounded, FIFO.
+// idSet remembers the most recent acked batch ids, bounded, FIFO, and the
+// ids being published right now (claims), so that pushes of one id are
+// answered truthfully however they interleave: one is published, the others
+// wait for its outcome and are duplicates if it became durable.
 type idSet struct {
-	mu    sync.Mutex
-	set   map[string]struct{}
-	order []string
-	next  int
+	mu       sync.Mutex
+	set      map[string]struct{}
+	order    []string
+	next     int
+	inflight map[string]*idClaim
+}
+
+// idClaim is one push publishing its batch id; done is closed when it
+// finished, ok then says whether the batch became durable.
+type idClaim struct {
+	done chan struct{}
+	ok   bool
 }
 
 func newIDSet(n int) *idSet {
-	return &idSet{set: make(map[string]struct{}, n), order: make([]string, n)}
+	return &idSet{set: make(map[string]struct{}, n), order: make([]string, n), inflight: map[string]*idClaim{}}
 }
 
-func (s *idSet) contains(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.set[id]
-	return ok
+// claim decides the fate of a push of id: dup when id was acked (or became
+// durable while this push waited); otherwise the caller owns the returned
+// claim, publishes, and must call finish. A push of an id being published
+// waits for that outcome; it returns ctx's error if ctx ends first.
+func (s *idSet) claim(ctx context.Context, id string) (c *idClaim, dup bool, err error) {
+	for {
+		s.mu.Lock()
+		if _, ok := s.set[id]; ok {
+			s.mu.Unlock()
+			return nil, true, nil
+		}
+		other := s.inflight[id]
+		if other == nil {
+			c = &idClaim{done: make(chan struct{})}
+			s.inflight[id] = c
+			s.mu.Unlock()
+			return c, false, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-other.done:
+			if other.ok {
+				return nil, true, nil
+			}
+			// The other push failed: this one tries for itself.
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
 }
 
-func (s *idSet) add(id string) {
+// finish ends claim c of id: when ok (durable) id is remembered as acked;
+// either way waiting pushes learn the outcome.
+func (s *idSet) finish(id string, c *idClaim, ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	delete(s.inflight, id)
+	if ok {
+		s.addLocked(id)
+	}
+	s.mu.Unlock()
+	c.ok = ok
+	close(c.done)
+}
+
+func (s *idSet) addLocked(id string) {
 	if _, ok := s.set[id]; ok {
 		return
 	}

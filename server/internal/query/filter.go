@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -41,21 +42,73 @@ func ParseLevel(s string) (int32, error) {
 	return int32(n), nil
 }
 
+// Representable time range: the stores keep unix nanoseconds in an int64,
+// which reaches from 1677 to 2262, and no stored record is at or before the
+// epoch (validation and defaults guarantee a positive time).
+var (
+	minTime = time.Unix(0, 1).UTC()             // the earliest time a record can have
+	maxTime = time.Unix(0, math.MaxInt64).UTC() // 2262-04-11T23:47:16.854775807Z
+)
+
+// Bound says which end of a time range a parameter is.
+type Bound int
+
+// The two ends of a time range.
+const (
+	From Bound = iota // inclusive lower bound; 0 means from the start
+	To                // exclusive upper bound; 0 means no end
+)
+
+// Clamp converts t to unix nanoseconds for the bound b, clamped to the range
+// the stores can represent, so that a time outside it keeps its meaning
+// instead of overflowing: a from before the first possible record means
+// from the start (0), a to past 2262 means no end (0), a to at or before the
+// epoch matches nothing (1), and a from past 2262 matches nothing
+// (math.MaxInt64).
+func Clamp(t time.Time, b Bound) int64 {
+	switch {
+	case t.Before(minTime):
+		if b == From {
+			return 0
+		}
+		return 1
+	case t.After(maxTime):
+		if b == To {
+			return 0
+		}
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// ClampNanos clamps unix nanoseconds from the v1 API (unsigned; 0 = unbounded)
+// the way Clamp does.
+func ClampNanos(ns uint64, b Bound) int64 {
+	if ns == 0 {
+		return 0
+	}
+	if ns > math.MaxInt64 {
+		return Clamp(maxTime.Add(1), b)
+	}
+	return int64(ns)
+}
+
 // ParseTime parses an RFC 3339 time, a time relative to now ("-15m", "-2h",
-// "now"), or unix nanoseconds, into unix nanoseconds.
-func ParseTime(s string, now time.Time) (int64, error) {
+// "now"), or unix nanoseconds, into unix nanoseconds for the bound b (see
+// Clamp); "" is unbounded (0). Any year RFC 3339 can write is accepted.
+func ParseTime(s string, now time.Time, b Bound) (int64, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":
 		return 0, nil
 	case s == "now":
-		return now.UnixNano(), nil
+		return Clamp(now, b), nil
 	case strings.HasPrefix(s, "-") || strings.HasPrefix(s, "now-"):
 		d, err := parseDuration(strings.TrimPrefix(strings.TrimPrefix(s, "now"), "-"))
 		if err != nil {
 			return 0, fmt.Errorf("relative time %q: %w", s, err)
 		}
-		return now.Add(-d).UnixNano(), nil
+		return Clamp(now.Add(-d), b), nil
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n <= 0 {
@@ -67,7 +120,7 @@ func ParseTime(s string, now time.Time) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("want RFC 3339 (2026-11-23T04:00:00Z), relative (-15m) or unix nanoseconds, got %q", s)
 	}
-	return t.UnixNano(), nil
+	return Clamp(t, b), nil
 }
 
 // parseDuration accepts Go durations plus days ("7d").
@@ -123,10 +176,10 @@ func FilterFromQuery(v url.Values, now time.Time) (store.Filter, error) {
 	if len(f.Attrs) > maxFilterValues {
 		return f, &ParamError{"attr", fmt.Sprintf("at most %d attribute filters", maxFilterValues)}
 	}
-	if f.From, err = ParseTime(v.Get("from"), now); err != nil {
+	if f.From, err = ParseTime(v.Get("from"), now, From); err != nil {
 		return f, &ParamError{"from", err.Error()}
 	}
-	if f.To, err = ParseTime(v.Get("to"), now); err != nil {
+	if f.To, err = ParseTime(v.Get("to"), now, To); err != nil {
 		return f, &ParamError{"to", err.Error()}
 	}
 	if f.From != 0 && f.To != 0 && f.From >= f.To {
@@ -141,14 +194,11 @@ func FilterFromProto(p *sawmillv1.Filter) (store.Filter, error) {
 		Services:    p.GetServices(),
 		MinSeverity: int32(p.GetMinSeverity()),
 		Text:        p.GetText(),
-		From:        int64(p.GetFromUnixNano()),
-		To:          int64(p.GetToUnixNano()),
+		From:        ClampNanos(p.GetFromUnixNano(), From),
+		To:          ClampNanos(p.GetToUnixNano(), To),
 	}
 	if f.MinSeverity < 0 || f.MinSeverity > 24 {
 		return f, &ParamError{"filter.min_severity", "must be 0-24"}
-	}
-	if f.From < 0 || f.To < 0 {
-		return f, &ParamError{"filter.from_unix_nano", "out of range"}
 	}
 	if f.From != 0 && f.To != 0 && f.From >= f.To {
 		return f, &ParamError{"filter.from_unix_nano", "must be before to_unix_nano"}

@@ -38,8 +38,11 @@ func (s *Service) now() time.Time {
 // grpcError maps an internal error to a status at the edge.
 func grpcError(err error) error {
 	var pe *ParamError
+	if errors.Is(err, store.ErrBadCursor) {
+		pe = &ParamError{"cursor", err.Error()}
+	}
 	switch {
-	case errors.As(err, &pe):
+	case pe != nil || errors.As(err, &pe):
 		st, e := status.New(codes.InvalidArgument, pe.Error()).WithDetails(&errdetails.BadRequest{
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: pe.Param, Description: pe.Msg}},
 		})
@@ -47,8 +50,6 @@ func grpcError(err error) error {
 			return status.Error(codes.InvalidArgument, pe.Error())
 		}
 		return st.Err()
-	case errors.Is(err, store.ErrBadCursor):
-		return status.Error(codes.InvalidArgument, "invalid cursor")
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, "no such log")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

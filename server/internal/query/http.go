@@ -91,7 +91,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &pe):
 		writeError(w, http.StatusBadRequest, pe.Param, pe.Error())
 	case errors.Is(err, store.ErrBadCursor):
-		writeError(w, http.StatusBadRequest, "cursor", "invalid cursor")
+		writeError(w, http.StatusBadRequest, "cursor", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "", "no such log")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -57,27 +55,4 @@ func ParseEntryID(id string) (batchID string, index int, err error) {
 		return "", 0, fmt.Errorf("log id %q: %w", id, ErrNotFound)
 	}
 	return id[:i], n, nil
-}
-
-// EncodeCursor encodes k as an opaque, URL-safe cursor.
-func EncodeCursor(k Key) string {
-	b := make([]byte, 0, 16+len(k.BatchID))
-	b = binary.BigEndian.AppendUint64(b, uint64(k.Time))
-	b = binary.AppendUvarint(b, uint64(k.Index))
-	b = append(b, k.BatchID...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// DecodeCursor decodes a cursor made by EncodeCursor.
-func DecodeCursor(c string) (Key, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) < 9 {
-		return Key{}, ErrBadCursor
-	}
-	t := int64(binary.BigEndian.Uint64(b))
-	idx, n := binary.Uvarint(b[8:])
-	if n <= 0 || idx > 1<<20 {
-		return Key{}, ErrBadCursor
-	}
-	return Key{Time: t, Index: int(idx), BatchID: string(b[8+n:])}, nil
 }

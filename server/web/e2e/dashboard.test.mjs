@@ -272,7 +272,7 @@ describe("log detail", () => {
     await page.goto(`${server.http}/search?q=order%20failed`);
     await page.click("[data-testid=search-rows] [data-testid=log-row]");
     await page.waitForURL(`${server.http}/logs/${encodeURIComponent(id)}`);
-    await page.waitForSelector("[data-testid=detail-body]:text('order failed')");
+    await page.locator("[data-testid=detail-body]", { hasText: "order failed" }).waitFor();
     assert.deepEqual(events.errors, []);
     await context.close();
   });

@@ -92,3 +92,40 @@ export function replace(el: Element, ...children: Child[]): void {
 export function text(el: Element, s: string): void {
   if (el.textContent !== s) el.textContent = s;
 }
+
+// Bidirectional-text controls that open or close an embedding, an override
+// or an isolate (U+202A-U+202E, U+2066-U+2069). In log content they would
+// reorder what the reader sees: "svc\u202Eevil" displays as "svclive".
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+function controlName(c: string): string {
+  return `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/** bidiSafe shows bidi controls in s as visible markers ("⟨U+202E⟩"), for
+ * plain-string places such as titles and chart labels. */
+export function bidiSafe(s: string): string {
+  return s.replace(BIDI_CONTROLS, (c) => `⟨${controlName(c)}⟩`);
+}
+
+/** val renders one value that came from a log (service, message, attribute
+ * key or value, instance...). It is the one way log content reaches the
+ * page: a <bdi> element, so the value is isolated (its direction comes from
+ * its own first strong character and nothing in it reorders the text around
+ * it), with bidi controls shown as visible markers instead of applied. */
+export function val(s: string): HTMLElement {
+  const el = document.createElement("bdi");
+  let last = 0;
+  for (const m of s.matchAll(BIDI_CONTROLS)) {
+    if (m.index > last) el.appendChild(document.createTextNode(s.slice(last, m.index)));
+    const name = controlName(m[0]);
+    const mark = document.createElement("span");
+    mark.className = "bidi-ctl";
+    mark.title = `bidirectional control character ${name}`;
+    mark.textContent = `⟨${name}⟩`;
+    el.appendChild(mark);
+    last = m.index + m[0].length;
+  }
+  if (last < s.length || s.length === 0) el.appendChild(document.createTextNode(s.slice(last)));
+  return el;
+}

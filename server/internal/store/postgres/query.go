@@ -164,7 +164,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 	var w where
 	filterWhere(&w, q.Filter, q.Filter.From, q.Filter.To)
 	if q.Cursor != "" {
-		k, err := store.DecodeCursor(q.Cursor)
+		k, err := store.DecodeCursor(q.Cursor, q)
 		if err != nil {
 			return store.Page{}, err
 		}
@@ -192,7 +192,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 	var page store.Page
 	if len(rs) > limit {
 		rs = rs[:limit]
-		page.NextCursor = store.EncodeCursor(rs[len(rs)-1].key)
+		page.NextCursor = store.EncodeCursor(rs[len(rs)-1].key, q)
 	}
 	if page.Entries, err = s.entries(ctx, rs); err != nil {
 		return store.Page{}, err

@@ -202,7 +202,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 	limit = min(limit, store.MaxLimit)
 	var cur *store.Key
 	if q.Cursor != "" {
-		k, err := store.DecodeCursor(q.Cursor)
+		k, err := store.DecodeCursor(q.Cursor, q)
 		if err != nil {
 			return store.Page{}, err
 		}
@@ -298,7 +298,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 	}
 	page := store.Page{}
 	if len(out) > limit {
-		page.NextCursor = store.EncodeCursor(out[limit-1].key)
+		page.NextCursor = store.EncodeCursor(out[limit-1].key, q)
 		out = out[:limit]
 	}
 	page.Entries = make([]*sawmillv1.LogEntry, len(out))
@@ -376,13 +376,16 @@ func (s *Store) Get(ctx context.Context, id string, surrounding int) (store.Deta
 	if surrounding <= 0 {
 		return d, nil
 	}
-	key := store.EncodeCursor(store.Key{Time: int64(d.Entry.GetRecord().GetTimeUnixNano()), BatchID: batchID, Index: idx})
-	f := store.Filter{Services: []string{d.Entry.GetResource().GetService()}}
-	older, err := s.Search(ctx, store.SearchQuery{Filter: f, Limit: surrounding, Cursor: key})
+	key := store.Key{Time: int64(d.Entry.GetRecord().GetTimeUnixNano()), BatchID: batchID, Index: idx}
+	olderQ := store.SearchQuery{Filter: store.Filter{Services: []string{d.Entry.GetResource().GetService()}}, Limit: surrounding}
+	newerQ := olderQ
+	newerQ.OldestFirst = true
+	olderQ.Cursor, newerQ.Cursor = store.EncodeCursor(key, olderQ), store.EncodeCursor(key, newerQ)
+	older, err := s.Search(ctx, olderQ)
 	if err != nil {
 		return store.Detail{}, err
 	}
-	newer, err := s.Search(ctx, store.SearchQuery{Filter: f, Limit: surrounding, Cursor: key, OldestFirst: true})
+	newer, err := s.Search(ctx, newerQ)
 	if err != nil {
 		return store.Detail{}, err
 	}

@@ -458,9 +458,23 @@ func testBadInput(t *testing.T, s store.Store) {
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	ctx := context.Background()
 	write(t, s, Dataset(5, 1))
-	for _, c := range []string{"!!!", "AAAA", "zz"} {
+	for _, c := range []string{"!!!", "AAAA", "zz", "AAAAAAAAAAAAAAAA", "c2F3bWlsbC1jdXJzb3ItZ2FyYmFnZQ"} {
 		_, err := s.Search(ctx, store.SearchQuery{Cursor: c})
 		assert.ErrorIs(t, err, store.ErrBadCursor, "cursor %q", c)
+	}
+	// A cursor is verified against the query it is used with: one issued for
+	// another filter or order is refused, not followed.
+	p, err := s.Search(ctx, store.SearchQuery{Filter: store.Filter{Services: []string{"orders"}}, Limit: 2})
+	require.NoError(t, err)
+	require.NotEmpty(t, p.NextCursor)
+	for name, q := range map[string]store.SearchQuery{
+		"other service": {Filter: store.Filter{Services: []string{"payments"}}},
+		"no filter":     {},
+		"other order":   {Filter: store.Filter{Services: []string{"orders"}}, OldestFirst: true},
+	} {
+		q.Cursor = p.NextCursor
+		_, err := s.Search(ctx, q)
+		assert.ErrorIs(t, err, store.ErrBadCursor, name)
 	}
 	// Hostile text is data, never SQL.
 	n, err := s.Count(ctx, store.Filter{Text: `'; DROP TABLE blocks; --`, Services: []string{`x' OR '1'='1`}})

@@ -3,7 +3,7 @@
 // the surrounding logs of the same service, and the raw JSON.
 
 import { ApiError, get, isAbort, errorText, type Detail, type Entry } from "../api";
-import { h, replace, text } from "../dom";
+import { h, replace, text, val } from "../dom";
 import { dateTime } from "../format";
 import { levelBadge, logRow } from "../logrow";
 import type { Ctx, View } from "../view";
@@ -14,7 +14,7 @@ function scalar(v: unknown): HTMLElement {
   if (v === null) return h("span", { class: "v v-null" }, "null");
   switch (typeof v) {
     case "string":
-      return h("span", { class: "v v-str" }, v);
+      return h("span", { class: "v v-str" }, val(v));
     case "number":
       return h("span", { class: "v v-num" }, String(v));
     case "boolean":
@@ -51,7 +51,7 @@ function tree(v: unknown, path: string | null, service: string, depth = 0): HTML
         const isScalar = x === null || typeof x !== "object";
         const search = isScalar && p !== null ? new URLSearchParams({ service, attr: `${p}:${typeof x === "string" ? x : JSON.stringify(x)}` }).toString() : "";
         return [
-          h("dt", null, k),
+          h("dt", null, val(k)),
           h("dd", null, tree(x, p, service, depth + 1), search ? h("a", { class: "filter-link", href: `/search?${search}`, title: `search ${p ?? ""}:…` }, "⌕") : null),
         ];
       }),
@@ -115,7 +115,7 @@ export function detail(_ctx: Ctx, id: string): View {
   function render(d: Detail): void {
     const e = d.log;
     const kv = (k: string, v: string | number | undefined, testid?: string): HTMLElement[] =>
-      v === undefined || v === "" ? [] : [h("dt", null, k), h("dd", { "data-testid": testid }, String(v))];
+      v === undefined || v === "" ? [] : [h("dt", null, k), h("dd", { "data-testid": testid }, val(String(v)))];
     const svcQ = new URLSearchParams({ service: e.service }).toString();
     const around = [...d.before, e, ...d.after].sort((a, b) => cmpTime(a, b));
     replace(
@@ -125,17 +125,17 @@ export function detail(_ctx: Ctx, id: string): View {
         { class: "detail-head" },
         levelBadge(e.level),
         h("span", { class: "t", "data-testid": "detail-time" }, dateTime(e.time)),
-        h("a", { class: "svc", href: `/search?${svcQ}`, "data-testid": "detail-service" }, e.service),
+        h("a", { class: "svc", href: `/search?${svcQ}`, "data-testid": "detail-service" }, val(e.service)),
       ),
-      h("pre", { class: "body", "data-testid": "detail-body" }, e.body),
+      h("pre", { class: "body", "data-testid": "detail-body" }, val(e.body)),
       e.error
         ? h(
             "div",
             { class: "panel error-panel", "data-testid": "detail-error" },
             h("h2", null, "Error"),
-            h("div", { class: "err-type" }, e.error.type ?? ""),
-            h("div", { class: "err-msg" }, e.error.message ?? ""),
-            e.error.stack ? h("pre", { class: "stack", "data-testid": "detail-stack" }, e.error.stack) : null,
+            h("div", { class: "err-type" }, val(e.error.type ?? "")),
+            h("div", { class: "err-msg" }, val(e.error.message ?? "")),
+            e.error.stack ? h("pre", { class: "stack", "data-testid": "detail-stack" }, val(e.error.stack)) : null,
           )
         : null,
       h(
@@ -172,10 +172,10 @@ export function detail(_ctx: Ctx, id: string): View {
       h(
         "div",
         { class: "panel" },
-        h("h2", null, `Around this log in ${e.service}`),
+        h("h2", null, "Around this log in ", val(e.service)),
         h("div", { class: "rows", "data-testid": "detail-surrounding" }, around.map((x) => logRow(x, { fullDate: true, current: x.id === e.id }))),
       ),
-      h("details", { class: "panel raw" }, h("summary", null, "Raw JSON"), h("pre", { "data-testid": "detail-raw" }, JSON.stringify(e, null, 2))),
+      h("details", { class: "panel raw" }, h("summary", null, "Raw JSON"), h("pre", { "data-testid": "detail-raw" }, val(JSON.stringify(e, null, 2)))),
     );
   }
 

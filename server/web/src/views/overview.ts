@@ -5,7 +5,7 @@
 
 import { get, isAbort, errorText, type Live, type Service, type Stats, type Status } from "../api";
 import { TimeChart } from "../charts";
-import { h, replace, text } from "../dom";
+import { bidiSafe, h, replace, text, val } from "../dom";
 import { serviceDatalist } from "../filters";
 import { ago, bytes, levelColor, LEVELS, num, rate, serviceColor } from "../format";
 import type { Ctx, View } from "../view";
@@ -215,7 +215,7 @@ export function overview(ctx: Ctx): View {
       );
     const svcNames = [...names].sort();
     byService.setData(
-      svcNames.map((n) => ({ label: n, color: serviceColor(n) })),
+      svcNames.map((n) => ({ label: bidiSafe(n), color: serviceColor(n) })),
       xs,
       series(svcNames, svcStats, svcLive),
     );
@@ -245,7 +245,7 @@ export function overview(ctx: Ctx): View {
             return h(
               "tr",
               { "data-testid": "service-row" },
-              h("td", null, h("span", { class: "dot", title: s.name }), h("a", { href: `/search?${q}` }, s.name)),
+              h("td", null, h("span", { class: "dot", title: bidiSafe(s.name) }), h("a", { href: `/search?${q}` }, val(s.name))),
               h("td", { class: "num" }, rate(c.total / RATE_SECONDS)),
               h("td", { class: `num${c.error > 0 ? " bad" : ""}` }, rate(c.error / RATE_SECONDS)),
               h("td", { class: `num${c.warn > 0 ? " warnc" : ""}` }, rate(c.warn / RATE_SECONDS)),

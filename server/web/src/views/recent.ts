@@ -2,7 +2,7 @@
 // (the recent cache), so it answers even while the store catches up.
 
 import { get, isAbort, errorText, type Recent } from "../api";
-import { h, replace, text } from "../dom";
+import { h, replace, text, val } from "../dom";
 import { num } from "../format";
 import { logRow } from "../logrow";
 import type { Ctx, View } from "../view";
@@ -44,7 +44,7 @@ export function recent(ctx: Ctx): View {
               return h(
                 "div",
                 { class: "panel", "data-testid": "recent-service" },
-                h("h2", null, s.service, h("span", { class: "muted small" }, ` ${num(s.logs.length)} logs `), h("a", { class: "small", href: `/tail?${sq}` }, "tail"), " ", h("a", { class: "small", href: `/search?${sq}` }, "search")),
+                h("h2", null, val(s.service), h("span", { class: "muted small" }, ` ${num(s.logs.length)} logs `), h("a", { class: "small", href: `/tail?${sq}` }, "tail"), " ", h("a", { class: "small", href: `/search?${sq}` }, "search")),
                 h("div", { class: "rows" }, s.logs.map((e) => logRow(e))),
               );
             }),

@@ -55,7 +55,21 @@ export type PushResponse = Message<"sawmill.v1.PushResponse"> & {
   accepted: number;
 
   /**
-   * True when this batch id was already accepted earlier; nothing was stored again.
+   * The batch id is an idempotency key: the first push of an id to become
+   * durable wins, whatever the content of later pushes of that id.
+   *
+   * True means nothing of this push was stored: a batch with this id was
+   * acknowledged before by this server, or a concurrent push of the id
+   * (on any stream) was in flight here and became durable first (this push
+   * waited for it; when that push fails, this one is published itself).
+   * Content is not compared: records of a different batch pushed under an
+   * id already used are not stored.
+   *
+   * False means this push was made durable and will be stored unless the
+   * store already holds the id: a push of the id to another replica, before
+   * a restart, or longer ago than the server remembers (the last 65,536 ids)
+   * is caught by the store's batch-id check, which skips it without telling
+   * this answer. Either way each batch id is stored exactly once.
    *
    * @generated from field: bool duplicate = 2;
    */
@@ -154,7 +168,7 @@ export type PushStreamResponse = Message<"sawmill.v1.PushStreamResponse"> & {
   accepted: number;
 
   /**
-   * True when this batch id was already accepted earlier.
+   * Same meaning as PushResponse.duplicate.
    *
    * @generated from field: bool duplicate = 5;
    */

@@ -75,7 +75,21 @@ type PushResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Records accepted (all of the batch).
 	Accepted uint32 `protobuf:"varint,1,opt,name=accepted" json:"accepted,omitempty"`
-	// True when this batch id was already accepted earlier; nothing was stored again.
+	// The batch id is an idempotency key: the first push of an id to become
+	// durable wins, whatever the content of later pushes of that id.
+	//
+	// True means nothing of this push was stored: a batch with this id was
+	// acknowledged before by this server, or a concurrent push of the id
+	// (on any stream) was in flight here and became durable first (this push
+	// waited for it; when that push fails, this one is published itself).
+	// Content is not compared: records of a different batch pushed under an
+	// id already used are not stored.
+	//
+	// False means this push was made durable and will be stored unless the
+	// store already holds the id: a push of the id to another replica, before
+	// a restart, or longer ago than the server remembers (the last 65,536 ids)
+	// is caught by the store's batch-id check, which skips it without telling
+	// this answer. Either way each batch id is stored exactly once.
 	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -238,7 +252,7 @@ type PushStreamResponse struct {
 	Message string `protobuf:"bytes,3,opt,name=message" json:"message,omitempty"`
 	// Records accepted when code is OK.
 	Accepted uint32 `protobuf:"varint,4,opt,name=accepted" json:"accepted,omitempty"`
-	// True when this batch id was already accepted earlier.
+	// Same meaning as PushResponse.duplicate.
 	Duplicate bool `protobuf:"varint,5,opt,name=duplicate" json:"duplicate,omitempty"`
 	// The broken rules when code is INVALID_ARGUMENT.
 	FieldViolations []*FieldViolation `protobuf:"bytes,6,rep,name=field_violations,json=fieldViolations" json:"field_violations,omitempty"`
