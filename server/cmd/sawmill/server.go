@@ -214,6 +214,10 @@ func (s *server) serve(ctx context.Context) error {
 		s.log.Error("stopping", zap.Error(runErr))
 	}
 	s.ready.Store(false)
+	// Live tails never end on their own, and both GracefulStop and
+	// http.Server.Shutdown wait for them: end them first (their clients are
+	// told to reconnect, to another replica).
+	s.hub.StopTails()
 	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 

@@ -50,6 +50,23 @@ type Observer interface {
 	Observe(b *sawmillv1.LogBatch)
 }
 
+// LiveGap tells an Observer that batches may have passed it unseen: the
+// live view (not the store) missed them, between From and To.
+type LiveGap struct {
+	From, To time.Time
+	// Batches and Records count what was missed; -1 when unknown (a broker
+	// queue lost with its connection cannot say what it held).
+	Batches, Records int64
+	// Reason says why, in words for the person reading the tail.
+	Reason string
+}
+
+// GapObserver is an Observer that wants to know when it may have missed
+// batches (a queue that lost its live feed for a while tells it).
+type GapObserver interface {
+	ObserveGap(g LiveGap)
+}
+
 // ObserverFunc adapts a function to Observer.
 type ObserverFunc func(b *sawmillv1.LogBatch)
 
@@ -81,10 +98,17 @@ var ErrUnavailable = errors.New("unavailable")
 // FullError is ErrFull with a hint of when to retry.
 type FullError struct {
 	RetryAfter time.Duration
+	// Reason says what is full, in words for the client ("broker blocked
+	// publishing: low on memory"); empty means the queue itself.
+	Reason string
 }
 
 func (e *FullError) Error() string {
-	return fmt.Sprintf("queue full, retry after %s", e.RetryAfter)
+	reason := e.Reason
+	if reason == "" {
+		reason = "queue full"
+	}
+	return fmt.Sprintf("%s, retry after %s", reason, e.RetryAfter)
 }
 
 // Is makes errors.Is(err, ErrFull) true for a *FullError.
