@@ -88,6 +88,7 @@ func TestGracefulStopWithOpenTails(t *testing.T) {
 			start := time.Now()
 			require.NoError(t, s.Stop(45*time.Second), "SIGTERM exits 0")
 			took := time.Since(start)
+			t.Logf("stop took %s", took)
 			// Without open tails a stop takes about a second here; the
 			// bound leaves room for a loaded machine and stays far below
 			// the 30 s shutdown timeout the tails used to wait out.
