@@ -26,8 +26,8 @@ type Options struct {
 	// batch once even when it arrives twice (a publish retried after a lost
 	// confirm); default 16384.
 	DedupeWindow int
-	Registerer prometheus.Registerer
-	Now        func() time.Time
+	Registerer   prometheus.Registerer
+	Now          func() time.Time
 }
 
 // Hub is the in-memory view of arriving logs. Start it with Run.
