@@ -3,6 +3,8 @@ package apptest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/queue/rabbitmq/amqptest"
+	"github.com/sawmill-dev/sawmill/server/internal/store/postgres/pgtest"
 )
 
 // sseTail opens GET /api/v1/tail?service=... and returns its lines.
@@ -104,5 +108,117 @@ func TestGracefulStopWithOpenTails(t *testing.T) {
 			}
 			assert.Equal(t, codes.Unavailable, status.Code(err), "the gRPC tail ends UNAVAILABLE: %v", err)
 		})
+	}
+}
+
+// When a replica's broker connection drops, its live queue (and what it
+// held) is gone: after reconnecting, open tails get a gap notice (SSE event
+// "gap", gRPC TailResponse.gap) saying records may be missing since the last
+// live delivery, with an unknown count, and then go on.
+func TestProductionTailGapAfterReconnect(t *testing.T) {
+	amqpURL, vhost := amqptest.NewVhost(t)
+	s := Start(t, "--amqp-url", amqpURL, "--database-url", pgtest.NewDatabase(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lines := sseTail(t, ctx, s, "gappy")
+	require.True(t, waitLine(lines, ": tail open", 10*time.Second))
+	stream, err := sawmillv1.NewQueryServiceClient(s.Conn(t)).Tail(ctx, &sawmillv1.TailRequest{Filter: &sawmillv1.Filter{Services: []string{"gappy"}}})
+	require.NoError(t, err)
+	ingest := sawmillv1.NewIngestServiceClient(s.Conn(t))
+	require.Eventually(t, func() bool {
+		_, err := Push(ctx, ingest, Batch("gappy", 1, time.Now()))
+		require.NoError(t, err)
+		return waitLine(lines, "event: logs", time.Second)
+	}, 20*time.Second, 10*time.Millisecond)
+	first, err := stream.Recv()
+	require.NoError(t, err)
+	require.Nil(t, first.GetGap())
+
+	before := time.Now()
+	require.NoError(t, amqptest.CloseConnections(vhost))
+	require.True(t, waitLine(lines, "event: gap", 30*time.Second), "the SSE tail reports the gap")
+	line := <-lines
+	data, ok := strings.CutPrefix(line, "data: ")
+	require.True(t, ok, line)
+	var gap struct {
+		From, To      time.Time
+		MissedRecords *int64 `json:"missed_records"`
+		Reason        string
+	}
+	require.NoError(t, json.Unmarshal([]byte(data), &gap))
+	assert.Nil(t, gap.MissedRecords, "unknown count: %s", data)
+	assert.False(t, gap.From.After(before), data)
+	assert.True(t, gap.To.After(before), data)
+	assert.Contains(t, gap.Reason, "connection to the broker was lost")
+
+	for {
+		r, err := stream.Recv()
+		require.NoError(t, err)
+		if g := r.GetGap(); g != nil {
+			assert.Equal(t, int64(-1), g.GetMissedRecords())
+			assert.Less(t, g.GetFromUnixNano(), g.GetToUnixNano())
+			break
+		}
+	}
+}
+
+// A broker memory alarm: a push fails at once with RESOURCE_EXHAUSTED
+// naming the alarm and a retry delay, /readyz answers 503 with the reason
+// (a load balancer sends clients elsewhere), and after the alarm clears the
+// client's retry is stored and tailed once.
+func TestProductionBrokerAlarm(t *testing.T) {
+	args, _, dbURL := prodBackends(t)
+	s := Start(t, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lines := sseTail(t, ctx, s, "alarmed")
+	require.True(t, waitLine(lines, ": tail open", 10*time.Second))
+	ingest := sawmillv1.NewIngestServiceClient(s.Conn(t))
+	_, err := Push(ctx, ingest, Batch("warmup", 1, time.Now()))
+	require.NoError(t, err)
+
+	clearAlarm := amqptest.MemoryAlarm(t)
+	b := Batch("alarmed", 5, time.Now())
+	b.BatchId = "alarm-" + b.BatchId
+	pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+	start := time.Now()
+	_, err = Push(pctx, ingest, b)
+	pcancel()
+	took := time.Since(start)
+	st := status.Convert(err)
+	require.Equal(t, codes.ResourceExhausted, st.Code(), "%v", err)
+	assert.Equal(t, fmt.Sprintf("batch %s not stored: broker blocked publishing: low on memory, retry after 1s", b.BatchId), st.Message())
+	assert.Less(t, took, 10*time.Second, "the push failed after %s, not at its deadline", took)
+	var ready struct{ Status, Reason string }
+	assert.Equal(t, http.StatusServiceUnavailable, s.Get(t, "/readyz", nil, &ready))
+	assert.Equal(t, "RabbitMQ blocks publishing: low on memory", ready.Reason)
+	clearAlarm()
+
+	require.Eventually(t, func() bool { return s.Get(t, "/readyz", nil, nil) == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+	_, err = Push(ctx, ingest, b)
+	require.NoError(t, err, "the client's retry")
+	stored, distinct := waitStored(t, dbURL, "alarm-", 5, 20*time.Second)
+	assert.Equal(t, int64(5), stored)
+	assert.Equal(t, int64(5), distinct)
+	got := map[string]int{}
+	deadline := time.After(3 * time.Second) // a second copy, if the broker kept one, arrives by then
+	for done := false; !done; {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok)
+			if d, ok := strings.CutPrefix(l, "data: "); ok {
+				var ev struct{ Logs []entryJSON }
+				require.NoError(t, json.Unmarshal([]byte(d), &ev))
+				for _, e := range ev.Logs {
+					got[e.ID]++
+				}
+			}
+		case <-deadline:
+			done = true
+		}
+	}
+	require.Len(t, got, 5)
+	for id, n := range got {
+		assert.Equal(t, 1, n, "%s tailed once", id)
 	}
 }

@@ -133,3 +133,47 @@ func TestMemoryAlarmFailsFastAndNamesIt(t *testing.T) {
 	}
 	t.Logf("live duplicates suppressed: %d; stored copies of the retried batch: %d", hub.Duplicates(), rec.ids["during-alarm"])
 }
+
+// gapObserver records batches and gap notices.
+type gapObserver struct {
+	observed
+	gaps chan pipeline.LiveGap
+}
+
+func (g *gapObserver) ObserveGap(gap pipeline.LiveGap) { g.gaps <- gap }
+
+// When the connection is lost, this replica's live queue goes with it, and
+// whatever other replicas publish until it is redeclared never reaches this
+// replica's live view: after reconnecting, the queue reports that gap to a
+// GapObserver, from the last live delivery to the new live queue.
+func TestReconnectReportsLiveGap(t *testing.T) {
+	url, vhost := amqptest.NewVhost(t)
+	obs := &gapObserver{observed: observed{ids: map[string]int{}}, gaps: make(chan pipeline.LiveGap, 10)}
+	q := open(t, url, func(o *rabbitmq.Options) { o.Observer = obs })
+	publishAll(t, q, "before", 3)
+	require.Eventually(t, func() bool { return obs.count() == 3 }, 10*time.Second, 10*time.Millisecond)
+	lastSeen := time.Now()
+	select {
+	case g := <-obs.gaps:
+		t.Fatalf("gap before any reconnection: %+v", g)
+	default:
+	}
+
+	require.NoError(t, amqptest.CloseConnections(vhost))
+	var g pipeline.LiveGap
+	select {
+	case g = <-obs.gaps:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no gap reported after the reconnection")
+	}
+	assert.GreaterOrEqual(t, q.Reconnects(), int64(1))
+	assert.Equal(t, int64(-1), g.Records, "the count is unknown")
+	assert.Equal(t, int64(-1), g.Batches)
+	assert.False(t, g.From.After(lastSeen), "the gap starts at the last live delivery (%s), not later (%s)", lastSeen, g.From)
+	assert.True(t, g.To.After(g.From))
+	assert.Contains(t, g.Reason, "connection to the broker was lost")
+
+	// The new live queue feeds the observer again.
+	publishAll(t, q, "after", 3)
+	require.Eventually(t, func() bool { return obs.count() == 6 }, 10*time.Second, 10*time.Millisecond)
+}
