@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -221,4 +223,72 @@ func TestProductionBrokerAlarm(t *testing.T) {
 	for id, n := range got {
 		assert.Equal(t, 1, n, "%s tailed once", id)
 	}
+}
+
+// While the store cannot write (here: a transaction holds PostgreSQL's
+// batches table locked, so every store write waits), the backlog is mostly
+// deliveries the replica's consumers hold unacknowledged, which the broker
+// does not count as ready. /metrics and /api/v1/status must show all of it.
+func TestProductionBacklogMetricCountsUnacked(t *testing.T) {
+	args, _, dbURL := prodBackends(t)
+	s := Start(t, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ingest := sawmillv1.NewIngestServiceClient(s.Conn(t))
+	_, err := Push(ctx, ingest, Batch("warmup", 1, time.Now()))
+	require.NoError(t, err)
+	waitStored(t, dbURL, "", 1, 20*time.Second)
+
+	lock, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer lock.Close(context.Background())
+	tx, err := lock.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "LOCK TABLE batches IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	locked := true
+	defer func() {
+		if locked {
+			_ = tx.Rollback(context.Background())
+		}
+	}()
+
+	// 600 batches: more than the 2 consumers x 200 prefetch can hold.
+	const n = 600
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			b := Batch("backlog", 10, time.Now())
+			b.BatchId = fmt.Sprintf("backlog-%04d", i)
+			_, err := Push(ctx, ingest, b)
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	var backlog float64
+	assert.Eventually(t, func() bool { backlog = metric(t, s, "sawmill_amqp_queue_messages"); return backlog == n }, 30*time.Second, 100*time.Millisecond)
+	require.Equal(t, float64(n), backlog, "sawmill_amqp_queue_messages with %d batches acked and none stored", n)
+	ready, unacked := metric(t, s, "sawmill_amqp_queue_ready_messages"), metric(t, s, "sawmill_amqp_unacked_messages")
+	assert.Equal(t, float64(n), ready+unacked)
+	assert.Positive(t, unacked, "the consumers hold deliveries unacknowledged")
+	assert.Positive(t, metric(t, s, "sawmill_amqp_unacked_bytes"))
+	var st struct {
+		QueueBatches int64 `json:"queue_batches"`
+	}
+	require.Equal(t, http.StatusOK, s.Get(t, "/api/v1/status", nil, &st))
+	assert.Equal(t, int64(n), st.QueueBatches, "the dashboard's queue depth")
+
+	require.NoError(t, tx.Rollback(ctx))
+	locked = false
+	stored, distinct := waitStored(t, dbURL, "backlog-", n*10, 60*time.Second)
+	assert.Equal(t, int64(n*10), stored)
+	assert.Equal(t, int64(n*10), distinct)
+	require.Eventually(t, func() bool { return metric(t, s, "sawmill_amqp_queue_messages") == 0 }, 30*time.Second, 100*time.Millisecond)
 }
