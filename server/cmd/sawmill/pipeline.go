@@ -204,9 +204,14 @@ func (s *server) openProduction(ctx context.Context) error {
 		if !q.Connected() {
 			return errors.New("not connected to RabbitMQ")
 		}
+		// Ingest refuses every batch while the broker blocks publishers.
+		if reason := q.Blocked(); reason != "" {
+			return fmt.Errorf("RabbitMQ blocks publishing: %s", reason)
+		}
 		return nil
 	})
-	s.registerDepth(q.Depth, "Batches published by this replica awaiting the broker's confirm.", "Bytes published by this replica awaiting the broker's confirm.")
+	s.registerDepth(q.Depth, "Batches waiting for the store as this replica sees them: its publishes awaiting a confirm, the storage queue's ready messages (all replicas) and its own unacknowledged deliveries.",
+		"Bytes of this replica's publishes awaiting a confirm and of its unacknowledged deliveries.")
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -221,10 +226,32 @@ func (s *server) openProduction(ctx context.Context) error {
 			}
 			return 0
 		}),
-		gauge("sawmill_amqp_queue_messages", "Ready messages (batches) in the broker's storage queue, all replicas; -1 while unknown.",
+		gauge("sawmill_amqp_queue_messages", "Batches waiting for the store as this replica sees them: the storage queue's ready messages (all replicas) plus this replica's unacknowledged deliveries; the whole backlog with one replica, else add the other replicas' sawmill_amqp_unacked_messages. -1 while unknown.",
+			func() float64 {
+				ready := q.BrokerDepth()
+				if ready < 0 {
+					return -1
+				}
+				n, _ := q.Unacked()
+				return float64(ready + n)
+			}),
+		gauge("sawmill_amqp_queue_ready_messages", "Ready messages (batches) in the broker's storage queue, all replicas, not counting those delivered and unacknowledged; -1 while unknown.",
 			func() float64 { return float64(q.BrokerDepth()) }),
-		gauge("sawmill_amqp_held_deliveries", "Deliveries this replica's storage consumers hold unacknowledged.",
+		gauge("sawmill_amqp_unacked_messages", "Deliveries (batches) this replica's storage consumers received and have not acknowledged: prefetched, or waiting for the database.",
+			func() float64 { n, _ := q.Unacked(); return float64(n) }),
+		gauge("sawmill_amqp_unacked_bytes", "Bytes of this replica's unacknowledged deliveries.",
+			func() float64 { _, b := q.Unacked(); return float64(b) }),
+		gauge("sawmill_amqp_held_deliveries", "Deliveries this replica's storage consumers handed to the store and have not acknowledged.",
 			func() float64 { return float64(q.Held()) }),
+		gauge("sawmill_amqp_unconfirmed_publishes", "Batches this replica published and the broker has not confirmed yet (the pushes waiting for their ack).",
+			func() float64 { b, _ := q.Unconfirmed(); return float64(b) }),
+		gauge("sawmill_amqp_blocked", "1 while the broker blocks this replica's publishes (a memory or disk alarm); ingest answers RESOURCE_EXHAUSTED meanwhile.",
+			func() float64 {
+				if q.Blocked() != "" {
+					return 1
+				}
+				return 0
+			}),
 	)
 	s.log.Info("production mode", zap.String("queue", "rabbitmq"), zap.String("queue_type", p.AMQPQueueType),
 		zap.Int("prefetch", p.AMQPPrefetch), zap.Int("consumers", p.AMQPConsumers), zap.String("store", "postgres"),

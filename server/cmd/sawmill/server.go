@@ -227,6 +227,10 @@ func (s *server) serve(ctx context.Context) error {
 		s.log.Error("stopping", zap.Error(runErr))
 	}
 	s.ready.Store(false)
+	// Live tails never end on their own, and both GracefulStop and
+	// http.Server.Shutdown wait for them: end them first (their clients are
+	// told to reconnect, to another replica).
+	s.hub.StopTails()
 	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 
@@ -267,13 +271,19 @@ func (s *server) shutdownQueue() {
 func (s *server) drain(ctx context.Context) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	// A broker's backlog is durable already and shared: wait only for the
+	// confirms this replica owes.
+	owed := s.queue.Depth
+	if u, ok := s.queue.(interface{ Unconfirmed() (int64, int64) }); ok {
+		owed = u.Unconfirmed
+	}
 	for {
-		if b, _ := s.queue.Depth(); b == 0 {
+		if b, _ := owed(); b == 0 {
 			return
 		}
 		select {
 		case <-ctx.Done():
-			b, _ := s.queue.Depth()
+			b, _ := owed()
 			s.log.Warn("shutdown deadline reached before the queue drained; the rest is kept for the next start", zap.Int64("batches", b))
 			return
 		case <-t.C:

@@ -279,7 +279,9 @@ func (s *Service) publishError(b *sawmillv1.LogBatch, err error) result {
 			retry = full.RetryAfter
 		}
 		s.count(outcomeFull, n)
-		return result{err: exhausted(err.Error(), retry)}
+		// err says what is full (the queue, or the broker's alarm) and when
+		// to retry: the message is that, not a prefix repeating it.
+		return result{err: exhausted(fmt.Sprintf("batch %s not stored: %v", b.GetBatchId(), err), retry)}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.count(outcomeCanceled, n)
 		return result{err: status.FromContextError(err)}

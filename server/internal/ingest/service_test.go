@@ -153,6 +153,19 @@ func TestPushErrorMapping(t *testing.T) {
 			}
 		})
 	}
+	t.Run("full says what is full, once", func(t *testing.T) {
+		for _, tc := range []struct {
+			err  error
+			want string
+		}{
+			{&pipeline.FullError{RetryAfter: 300 * time.Millisecond}, "batch x not stored: queue full, retry after 300ms"},
+			{&pipeline.FullError{RetryAfter: time.Second, Reason: "broker blocked publishing: low on memory"}, "batch x not stored: broker blocked publishing: low on memory, retry after 1s"},
+		} {
+			c := serve(t, New(&fakePublisher{err: tc.err}, Options{}))
+			_, err := c.Push(context.Background(), &sawmillv1.PushRequest{Batch: batch("x", 1)})
+			assert.Equal(t, tc.want, status.Convert(err).Message())
+		}
+	})
 	t.Run("full keeps the hint", func(t *testing.T) {
 		c := serve(t, New(&fakePublisher{err: &pipeline.FullError{RetryAfter: 1500 * time.Millisecond}}, Options{}))
 		_, err := c.Push(context.Background(), &sawmillv1.PushRequest{Batch: batch("x", 1)})

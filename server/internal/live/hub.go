@@ -22,8 +22,12 @@ const window = 300
 type Options struct {
 	RecentSize int // records kept per service; default 50
 	Backlog    int // batches waiting for the hub before live drops them; default 4096
-	Registerer prometheus.Registerer
-	Now        func() time.Time
+	// DedupeWindow is how many recent batch ids the hub remembers to show a
+	// batch once even when it arrives twice (a publish retried after a lost
+	// confirm); default 16384.
+	DedupeWindow int
+	Registerer   prometheus.Registerer
+	Now          func() time.Time
 }
 
 // Hub is the in-memory view of arriving logs. Start it with Run.
@@ -35,9 +39,16 @@ type Hub struct {
 	recent  map[string]*ring
 	rates   map[string]*[window]slot
 	subs    map[*Subscription]struct{}
+	ids     idWindow // recent batch ids (under mu)
 	dropped prometheus.Counter
+	dupes   prometheus.Counter
+	gaps    prometheus.Counter
 	ndrop   atomic.Int64
+	ndupe   atomic.Int64
 	seen    atomic.Int64
+
+	stopOnce sync.Once
+	stopping chan struct{} // closed by StopTails
 }
 
 type slot struct {
@@ -58,35 +69,79 @@ func New(opts Options) *Hub {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.DedupeWindow <= 0 {
+		opts.DedupeWindow = 16384
+	}
 	h := &Hub{
-		opts:   opts,
-		in:     make(chan *sawmillv1.LogBatch, opts.Backlog),
-		recent: map[string]*ring{},
-		rates:  map[string]*[window]slot{},
-		subs:   map[*Subscription]struct{}{},
+		opts:     opts,
+		in:       make(chan *sawmillv1.LogBatch, opts.Backlog),
+		recent:   map[string]*ring{},
+		rates:    map[string]*[window]slot{},
+		subs:     map[*Subscription]struct{}{},
+		ids:      newIDWindow(opts.DedupeWindow),
+		stopping: make(chan struct{}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sawmill_live_dropped_batches_total",
-			Help: "Batches the live view (tail, recent, rates) skipped because it fell behind; storage is unaffected.",
+			Help: "Batches the live view (tail, recent, rates) skipped because it fell behind; storage is unaffected. Open tails are told (a gap event).",
+		}),
+		dupes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sawmill_live_duplicate_batches_total",
+			Help: "Batches the live view saw again (same batch id, e.g. a publish retried after a lost confirm) and did not show twice.",
+		}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sawmill_live_gaps_total",
+			Help: "Times the live view may have missed batches (it fell behind, or its live feed from the broker was lost); each is sent to open tails as a gap event.",
 		}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(h.dropped)
+		opts.Registerer.MustRegister(h.dropped, h.dupes, h.gaps)
 	}
 	return h
 }
 
-// Observe hands b to the hub without blocking.
+// Observe hands b to the hub without blocking. A batch the hub cannot take
+// (it fell behind) is reported to open tails as a gap with its records.
 func (h *Hub) Observe(b *sawmillv1.LogBatch) {
 	select {
 	case h.in <- b:
 	default:
 		h.dropped.Inc()
 		h.ndrop.Add(1)
+		now := h.opts.Now()
+		h.gap(b.GetResource().GetService(), pipeline.LiveGap{From: now, To: now, Batches: 1, Records: int64(len(b.GetRecords())),
+			Reason: "the live view fell behind"})
 	}
+}
+
+// ObserveGap tells every open tail that records may be missing from it
+// (merged into one notice per tail until the tail reads it).
+func (h *Hub) ObserveGap(g pipeline.LiveGap) { h.gap("", g) }
+
+// gap tells the tails of service (all tails when it is empty) about g.
+func (h *Hub) gap(service string, g pipeline.LiveGap) {
+	h.gaps.Inc()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for sub := range h.subs {
+		if service == "" || sub.m.MatchService(service) {
+			sub.addGap(g)
+		}
+	}
+}
+
+// StopTails ends every tail, open and future: Next returns ErrStopping at
+// once, so the streams' owners can tell their clients and return (a server
+// stopping gracefully must not wait for streams that never end). The rest
+// of the hub keeps working.
+func (h *Hub) StopTails() {
+	h.stopOnce.Do(func() { close(h.stopping) })
 }
 
 // Dropped returns how many batches the live view skipped since start.
 func (h *Hub) Dropped() int64 { return h.ndrop.Load() }
+
+// Duplicates returns how many batches the live view saw twice (and showed once).
+func (h *Hub) Duplicates() int64 { return h.ndupe.Load() }
 
 // Run processes observed batches until ctx ends.
 func (h *Hub) Run(ctx context.Context) {
@@ -106,10 +161,16 @@ func (h *Hub) Seen() int64 { return h.seen.Load() }
 func (h *Hub) process(b *sawmillv1.LogBatch) {
 	svc := b.GetResource().GetService()
 	recs := b.GetRecords()
-	h.seen.Add(int64(len(recs)))
 	now := h.opts.Now().Unix()
 
 	h.mu.Lock()
+	if !h.ids.add(b.GetBatchId()) {
+		h.mu.Unlock()
+		h.dupes.Inc()
+		h.ndupe.Add(1)
+		return
+	}
+	h.seen.Add(int64(len(recs)))
 	rg := h.recent[svc]
 	if rg == nil {
 		rg = newRing(h.opts.RecentSize)
@@ -225,6 +286,34 @@ func (h *Hub) Rate() map[string]float64 {
 		out[svc] = float64(n) / 10
 	}
 	return out
+}
+
+// idWindow remembers the last n batch ids, in arrival order.
+type idWindow struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newIDWindow(n int) idWindow {
+	return idWindow{set: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// add records id and reports whether it was new. An empty id is always new.
+func (w *idWindow) add(id string) bool {
+	if id == "" {
+		return true
+	}
+	if _, ok := w.set[id]; ok {
+		return false
+	}
+	if old := w.ring[w.next]; old != "" {
+		delete(w.set, old)
+	}
+	w.ring[w.next] = id
+	w.next = (w.next + 1) % len(w.ring)
+	w.set[id] = struct{}{}
+	return true
 }
 
 // ring is a fixed-size ring of entries.

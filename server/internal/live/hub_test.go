@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/pipeline"
 	"github.com/sawmill-dev/sawmill/server/internal/store"
 )
 
@@ -144,30 +145,121 @@ func TestNextPacesAndKeepsAlive(t *testing.T) {
 	defer cancel()
 
 	h.process(batch("a", "orders", 9, 9))
-	es, skipped, ok := sub.Next(ctx, 200*time.Millisecond, nil)
-	require.True(t, ok)
-	assert.Equal(t, []string{"a~0", "a~1"}, ids(es))
-	assert.Zero(t, skipped)
+	u, err := sub.Next(ctx, 200*time.Millisecond, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a~0", "a~1"}, ids(u.Entries))
+	assert.Zero(t, u.Skipped)
+	assert.Nil(t, u.Gap)
 
 	// The next batch is held until the interval since the last one passed.
 	h.process(batch("b", "orders", 9))
 	start := time.Now()
-	es, _, ok = sub.Next(ctx, 200*time.Millisecond, nil)
-	require.True(t, ok)
-	assert.Equal(t, []string{"b~0"}, ids(es))
+	u, err = sub.Next(ctx, 200*time.Millisecond, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b~0"}, ids(u.Entries))
 	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
 
 	// Nothing waiting: a keep-alive tick returns empty-handed.
 	tick := make(chan time.Time, 1)
 	tick <- time.Now()
-	es, skipped, ok = sub.Next(ctx, 0, tick)
-	assert.True(t, ok)
-	assert.Empty(t, es)
-	assert.Zero(t, skipped)
+	u, err = sub.Next(ctx, 0, tick)
+	require.NoError(t, err)
+	assert.True(t, u.Empty())
 
 	// The context ends the wait.
 	cctx, ccancel := context.WithCancel(ctx)
 	ccancel()
-	_, _, ok = sub.Next(cctx, 0, nil)
-	assert.False(t, ok)
+	_, err = sub.Next(cctx, 0, nil)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// A batch that reaches the hub twice (a publish retried after its confirm
+// was lost is fanned out twice by the broker) is shown, cached and counted
+// once.
+func TestDuplicateBatchShownOnce(t *testing.T) {
+	h := New(Options{DedupeWindow: 3})
+	sub := h.Subscribe(store.Filter{}, 1000)
+	defer sub.Close()
+	h.process(batch("a", "orders", 9, 9))
+	h.process(batch("a", "orders", 9, 9))
+	h.process(batch("b", "orders", 9))
+	es, _ := sub.Take()
+	assert.Equal(t, []string{"a~0", "a~1", "b~0"}, ids(es))
+	assert.Equal(t, int64(1), h.Duplicates())
+	assert.Equal(t, int64(3), h.Seen())
+	assert.Equal(t, []string{"b~0", "a~1", "a~0"}, ids(h.Recent(nil, 0)["orders"]))
+
+	// The window is bounded: an id older than the last 3 is forgotten.
+	h.process(batch("c", "orders", 9))
+	h.process(batch("d", "orders", 9))
+	h.process(batch("a", "orders", 9))
+	es, _ = sub.Take()
+	assert.Equal(t, []string{"c~0", "d~0", "a~0"}, ids(es))
+}
+
+// What the hub could not take, and what a queue reports it lost, reaches
+// every open tail as a gap notice, merged until the tail reads it.
+func TestGapsReachTails(t *testing.T) {
+	c := &clock{t: time.Unix(1_000_000, 0)}
+	h := New(Options{Now: c.now, Backlog: 1})
+	sub := h.Subscribe(store.Filter{Services: []string{"orders"}}, 1000)
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	h.Observe(batch("a", "orders", 9))
+	h.Observe(batch("b", "orders", 9, 9, 9)) // the hand-off is full: dropped
+	u, err := sub.Next(ctx, 0, nil)
+	require.NoError(t, err)
+	require.NotNil(t, u.Gap)
+	assert.Equal(t, pipeline.LiveGap{From: c.now(), To: c.now(), Batches: 1, Records: 3, Reason: "the live view fell behind"}, *u.Gap)
+	assert.Empty(t, u.Entries, "the hub has not processed a yet")
+
+	// A lost live feed: the count is unknown and stays unknown when merged.
+	c.add(time.Second)
+	h.Observe(batch("c", "users", 9)) // dropped again (a still waits)
+	lost := pipeline.LiveGap{From: c.now().Add(-500 * time.Millisecond), To: c.now().Add(time.Second), Batches: -1, Records: -1, Reason: "the live feed from the broker was lost"}
+	h.ObserveGap(lost)
+	u, err = sub.Next(ctx, 0, nil)
+	require.NoError(t, err)
+	require.NotNil(t, u.Gap)
+	assert.Equal(t, lost, *u.Gap)
+
+	// A gap over before the tail opened is not this tail's.
+	c.add(10 * time.Second)
+	late := h.Subscribe(store.Filter{}, 1000)
+	defer late.Close()
+	h.ObserveGap(lost)
+	h.process(batch("d", "orders", 9))
+	u, err = late.Next(ctx, 0, nil)
+	require.NoError(t, err)
+	assert.Nil(t, u.Gap)
+	assert.Equal(t, []string{"d~0"}, ids(u.Entries))
+}
+
+// StopTails ends every tail at once, even one waiting out its interval,
+// and tails opened afterwards.
+func TestStopTailsEndsNext(t *testing.T) {
+	h := New(Options{})
+	sub := h.Subscribe(store.Filter{}, 1000)
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h.process(batch("a", "orders", 9))
+	_, err := sub.Next(ctx, time.Hour, nil)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() { _, err := sub.Next(ctx, time.Hour, nil); errc <- err }()
+	h.StopTails()
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, ErrStopping)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Next still waiting after StopTails")
+	}
+	h.StopTails() // idempotent
+	later := h.Subscribe(store.Filter{}, 1000)
+	defer later.Close()
+	_, err = later.Next(ctx, 0, nil)
+	assert.ErrorIs(t, err, ErrStopping)
 }

@@ -2,12 +2,33 @@ package live
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	sawmillv1 "github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1"
+	"github.com/sawmill-dev/sawmill/server/internal/pipeline"
 	"github.com/sawmill-dev/sawmill/server/internal/store"
 )
+
+// ErrStopping is returned by Next once the server stops (Hub.StopTails):
+// the client should reconnect, to another replica if need be.
+var ErrStopping = errors.New("server stopping")
+
+// Update is what one call of Next returns.
+type Update struct {
+	// Entries waiting, in arrival order.
+	Entries []*sawmillv1.LogEntry
+	// Skipped counts matching records that sampling left out since the
+	// previous update.
+	Skipped uint64
+	// Gap, when set, says that records may be missing from this tail (the
+	// live view missed batches); Entries follow the gap.
+	Gap *pipeline.LiveGap
+}
+
+// Empty reports whether u carries nothing (a keepalive).
+func (u Update) Empty() bool { return len(u.Entries) == 0 && u.Skipped == 0 && u.Gap == nil }
 
 // DefaultTailRate is the default most records per second sent to one tail.
 const DefaultTailRate = 1000
@@ -26,6 +47,8 @@ type Subscription struct {
 	skipped uint64
 	tokens  float64
 	last    time.Time
+	gap     *pipeline.LiveGap
+	opened  time.Time
 	wake    chan struct{}
 	sent    time.Time // when Next last returned entries (owner only)
 }
@@ -37,7 +60,8 @@ func (h *Hub) Subscribe(f store.Filter, rate int) *Subscription {
 		rate = DefaultTailRate
 	}
 	rate = min(rate, MaxTailRate)
-	s := &Subscription{h: h, m: store.NewMatcher(f), rate: rate, tokens: float64(rate), last: h.opts.Now(), wake: make(chan struct{}, 1)}
+	now := h.opts.Now()
+	s := &Subscription{h: h, m: store.NewMatcher(f), rate: rate, tokens: float64(rate), last: now, opened: now, wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
@@ -51,34 +75,90 @@ func (s *Subscription) Close() {
 	s.h.mu.Unlock()
 }
 
-// Next returns the entries waiting (in arrival order) and how many matching
-// records sampling skipped, waiting until there are some. It returns at most
-// once per interval with entries, so a reader gets batches at a bounded
-// pace. When keepalive fires first it returns nothing with ok true, so the
-// caller can keep an idle stream open; ok is false once ctx ends. Only the
+// Next returns what is waiting (entries in arrival order, how many matching
+// records sampling skipped, a gap notice), waiting until there is some. It
+// returns at most once per interval with something, so a reader gets
+// batches at a bounded pace. When keepalive fires first it returns an empty
+// Update, so the caller can keep an idle stream open. The error is ctx's
+// once ctx ends, and ErrStopping at once when the server stops. Only the
 // subscription's owner calls Next.
-func (s *Subscription) Next(ctx context.Context, interval time.Duration, keepalive <-chan time.Time) (es []*sawmillv1.LogEntry, skipped uint64, ok bool) {
+func (s *Subscription) Next(ctx context.Context, interval time.Duration, keepalive <-chan time.Time) (Update, error) {
 	if wait := interval - time.Since(s.sent); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, 0, false
+			return Update{}, ctx.Err()
+		case <-s.h.stopping:
+			t.Stop()
+			return Update{}, ErrStopping
 		case <-t.C:
 		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, 0, false
+			return Update{}, ctx.Err()
+		case <-s.h.stopping:
+			return Update{}, ErrStopping
 		case <-keepalive:
-			return nil, 0, true
+			return Update{}, nil
 		case <-s.wake:
-			if es, skipped = s.Take(); len(es) > 0 || skipped > 0 {
+			if u := s.take(); !u.Empty() {
 				s.sent = time.Now()
-				return es, skipped, true
+				return u, nil
 			}
 		}
+	}
+}
+
+// take returns and clears what is waiting.
+func (s *Subscription) take() Update {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := Update{Entries: s.buf, Skipped: s.skipped, Gap: s.gap}
+	s.buf, s.skipped, s.gap = nil, 0, nil
+	return u
+}
+
+// addGap merges g into the gap waiting for the reader: the earliest start,
+// the latest end, the counts summed (unknown if either is), the reasons of
+// the first.
+func (s *Subscription) addGap(g pipeline.LiveGap) {
+	if g.To.Before(s.opened) {
+		return // over before this tail opened
+	}
+	if g.From.Before(s.opened) {
+		g.From = s.opened
+	}
+	s.mu.Lock()
+	if p := s.gap; p != nil {
+		if g.From.Before(p.From) {
+			p.From = g.From
+		}
+		if g.To.After(p.To) {
+			p.To = g.To
+		}
+		if p.Batches < 0 || g.Batches < 0 {
+			p.Batches = -1
+		} else {
+			p.Batches += g.Batches
+		}
+		if p.Records < 0 || g.Records < 0 {
+			p.Records = -1
+		} else {
+			p.Records += g.Records
+		}
+		if p.Reason != g.Reason && g.Records < 0 {
+			p.Reason = g.Reason // the unknown-count reason is the one to read
+		}
+	} else {
+		s.gap = &g
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -50,6 +50,23 @@ type Observer interface {
 	Observe(b *sawmillv1.LogBatch)
 }
 
+// LiveGap tells an Observer that batches may have passed it unseen: the
+// live view (not the store) missed them, between From and To.
+type LiveGap struct {
+	From, To time.Time
+	// Batches and Records count what was missed; -1 when unknown (a broker
+	// queue lost with its connection cannot say what it held).
+	Batches, Records int64
+	// Reason says why, in words for the person reading the tail.
+	Reason string
+}
+
+// GapObserver is an Observer that wants to know when it may have missed
+// batches (a queue that lost its live feed for a while tells it).
+type GapObserver interface {
+	ObserveGap(g LiveGap)
+}
+
 // ObserverFunc adapts a function to Observer.
 type ObserverFunc func(b *sawmillv1.LogBatch)
 
@@ -82,16 +99,18 @@ var ErrUnavailable = errors.New("unavailable")
 // queue's own bound, what is full.
 type FullError struct {
 	RetryAfter time.Duration
-	// Reason says what refused the batch, in words for the client (for
-	// example "disk nearly full: ..."); empty means the queue's bound.
+	// Reason says what refused the batch, in words for the client ("disk
+	// nearly full: ...", "broker blocked publishing: low on memory"); empty
+	// means the queue's own bound.
 	Reason string
 }
 
 func (e *FullError) Error() string {
-	if e.Reason != "" {
-		return fmt.Sprintf("%s, retry after %s", e.Reason, e.RetryAfter)
+	reason := e.Reason
+	if reason == "" {
+		reason = "queue full"
 	}
-	return fmt.Sprintf("queue full, retry after %s", e.RetryAfter)
+	return fmt.Sprintf("%s, retry after %s", reason, e.RetryAfter)
 }
 
 // Is makes errors.Is(err, ErrFull) true for a *FullError.

@@ -115,15 +115,26 @@ func (s *Service) Tail(req *sawmillv1.TailRequest, stream sawmillv1.QueryService
 		interval = 100 * time.Millisecond
 	}
 	for {
-		es, skipped, ok := sub.Next(stream.Context(), interval, nil)
-		if !ok {
+		u, err := sub.Next(stream.Context(), interval, nil)
+		if errors.Is(err, live.ErrStopping) {
+			// Ending the stream lets a graceful stop finish; the client
+			// reconnects (to another replica) on UNAVAILABLE.
+			return status.Error(codes.Unavailable, "server stopping: reconnect the tail, to another replica if need be")
+		}
+		if err != nil {
 			return nil
 		}
-		if err := stream.Send(&sawmillv1.TailResponse{Entries: es, Skipped: skipped}); err != nil {
+		resp := &sawmillv1.TailResponse{Entries: u.Entries, Skipped: u.Skipped}
+		if g := u.Gap; g != nil {
+			resp.Gap = &sawmillv1.TailGap{FromUnixNano: unixNano(g.From), ToUnixNano: unixNano(g.To), MissedRecords: g.Records, Reason: g.Reason}
+		}
+		if err := stream.Send(resp); err != nil {
 			return err
 		}
 	}
 }
+
+func unixNano(t time.Time) uint64 { return uint64(max(t.UnixNano(), 0)) }
 
 // Recent returns the recent cache.
 func (s *Service) Recent(_ context.Context, req *sawmillv1.RecentRequest) (*sawmillv1.RecentResponse, error) {

@@ -324,9 +324,22 @@ func writeEvent(w io.Writer, event string, v any) error {
 	return err
 }
 
+// GapJSON is the data of a tail's "gap" event: records may be missing from
+// the tail between From and To (they are stored; search shows them).
+type GapJSON struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// MissedRecords is nil when the count is unknown.
+	MissedRecords *int64 `json:"missed_records"`
+	Reason        string `json:"reason"`
+}
+
 // tail streams matching records as Server-Sent Events: an event "logs" with
-// {"logs":[...],"skipped":N} at most every TailInterval, and a comment line
-// every 15 s to keep proxies from closing an idle stream.
+// {"logs":[...],"skipped":N} at most every TailInterval, an event "gap"
+// (GapJSON) when records may be missing from the tail, a comment line every
+// 15 s to keep proxies from closing an idle stream, and, when the server
+// stops, an event "closing" before the stream ends (an EventSource then
+// reconnects, to another replica behind a load balancer).
 func (a *API) tail(w http.ResponseWriter, r *http.Request) {
 	f, err := FilterFromQuery(r.URL.Query(), a.now())
 	if err != nil {
@@ -359,15 +372,31 @@ func (a *API) tail(w http.ResponseWriter, r *http.Request) {
 	ping := time.NewTicker(15 * time.Second)
 	defer ping.Stop()
 	for {
-		es, skipped, ok := sub.Next(r.Context(), interval, ping.C)
-		if !ok {
+		u, err := sub.Next(r.Context(), interval, ping.C)
+		if errors.Is(err, live.ErrStopping) {
+			// A graceful stop waits for every handler: end the stream,
+			// asking the client to come back in a second.
+			_, _ = io.WriteString(w, "retry: 1000\n")
+			_ = writeEvent(w, "closing", map[string]string{"reason": "server stopping"})
+			fl.Flush()
 			return
 		}
-		var err error
-		if len(es) == 0 && skipped == 0 {
+		if err != nil {
+			return
+		}
+		if g := u.Gap; g != nil {
+			gj := GapJSON{From: g.From.UTC().Format(time.RFC3339Nano), To: g.To.UTC().Format(time.RFC3339Nano), Reason: g.Reason}
+			if g.Records >= 0 {
+				gj.MissedRecords = &g.Records
+			}
+			err = writeEvent(w, "gap", gj)
+		}
+		switch {
+		case err != nil:
+		case u.Empty():
 			_, err = io.WriteString(w, ": ping\n\n")
-		} else {
-			err = writeEvent(w, "logs", map[string]any{"logs": ToEntries(es), "skipped": skipped})
+		case len(u.Entries) > 0 || u.Skipped > 0:
+			err = writeEvent(w, "logs", map[string]any{"logs": ToEntries(u.Entries), "skipped": u.Skipped})
 		}
 		if err != nil {
 			return

@@ -85,6 +85,15 @@ export interface TailEvent {
   skipped: number;
 }
 
+/** TailGap is the data of a tail "gap" event: records may be missing from the tail between from and to (they are stored). */
+export interface TailGap {
+  from: string;
+  to: string;
+  /** null when the count is unknown. */
+  missed_records: number | null;
+  reason: string;
+}
+
 const tokenKey = "sawmill.token";
 
 export function getToken(): string {

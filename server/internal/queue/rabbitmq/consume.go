@@ -129,7 +129,9 @@ func (q *Queue) openConsumer(s *session) (*amqp.Channel, <-chan amqp.Delivery, e
 }
 
 // consume handles deliveries until the channel closes or Run must stop.
-func (q *Queue) consume(ctx, dctx context.Context, c pipeline.Consumer, ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
+func (q *Queue) consume(ctx, dctx context.Context, c pipeline.Consumer, ch *amqp.Channel, raw <-chan amqp.Delivery) {
+	deliveries, settled := q.countUnacked(raw)
+	defer settled(nil)
 	ds := make([]amqp.Delivery, 0, q.opts.MaxDelivery)
 	for {
 		ds = ds[:0]
@@ -162,6 +164,63 @@ func (q *Queue) consume(ctx, dctx context.Context, c pipeline.Consumer, ch *amqp
 		if !ok {
 			return
 		}
+		settled(ds)
+	}
+}
+
+// countUnacked forwards raw (the library buffers what the broker pushed, up
+// to the prefetch window) and counts every delivery received in
+// Queue.unacked until settled is called with it (acknowledged). settled(nil)
+// ends the count: what is still unacknowledged returns to the queue with
+// the channel, and leaves the count.
+func (q *Queue) countUnacked(raw <-chan amqp.Delivery) (deliveries <-chan amqp.Delivery, settled func([]amqp.Delivery)) {
+	out := make(chan amqp.Delivery, q.opts.Prefetch)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	var mu sync.Mutex
+	var n, nbytes int64 // this channel's share of the count
+	add := func(dn, db int64) {
+		mu.Lock()
+		n, nbytes = n+dn, nbytes+db
+		mu.Unlock()
+		q.unacked.Add(dn)
+		q.unackedBytes.Add(db)
+	}
+	go func() {
+		defer close(exited)
+		defer close(out)
+		for {
+			select {
+			case d, ok := <-raw:
+				if !ok {
+					return
+				}
+				add(1, int64(len(d.Body)))
+				select {
+				case out <- d:
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out, func(ds []amqp.Delivery) {
+		if ds != nil {
+			var b int64
+			for _, d := range ds {
+				b += int64(len(d.Body))
+			}
+			add(-int64(len(ds)), -b)
+			return
+		}
+		close(done)
+		<-exited
+		mu.Lock()
+		dn, db := n, nbytes
+		mu.Unlock()
+		add(-dn, -db)
 	}
 }
 
@@ -330,7 +389,9 @@ func (q *Queue) runLive(s *session) {
 	if s.live == nil {
 		return
 	}
+	q.lastLive.Store(time.Now().UnixNano())
 	for d := range s.live {
+		q.lastLive.Store(time.Now().UnixNano())
 		b := new(sawmillv1.LogBatch)
 		if err := proto.Unmarshal(d.Body, b); err != nil {
 			continue // the storage consumers dead-letter it

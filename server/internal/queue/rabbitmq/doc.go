@@ -25,7 +25,11 @@
 //   - While the broker is away (connection lost, reconnecting) Publish fails
 //     at once with an error wrapping pipeline.ErrUnavailable, and while the
 //     broker blocks publishers (a memory or disk alarm) with a
-//     *pipeline.FullError: nothing is buffered in memory. A publish whose
+//     *pipeline.FullError naming the alarm ("broker blocked publishing: low
+//     on memory"): nothing is buffered in memory. A publish waiting for its
+//     confirm when the broker starts blocking fails the same way at once
+//     (the broker may still store it; a retry of the batch id is stored
+//     once). Blocked reports the alarm for readiness checks. A publish whose
 //     confirm is lost with the connection also fails Unavailable; the client
 //     retries the same batch id and the store skips a duplicate.
 //   - Run consumes with manual acknowledgements and a prefetch window
@@ -44,9 +48,13 @@
 //   - Every replica's Observer sees every replica's batches (best effort:
 //     a replica's live queue drops its oldest messages beyond
 //     Options.LiveMaxBytes, and what arrives while it is disconnected is lost
-//     for the live view only).
+//     for the live view only; after a reconnection an Observer that is a
+//     pipeline.GapObserver is told the time range it may have missed).
 //
-// Depth reports this replica's publishes awaiting a confirm: what it still
-// owes its clients. What waits in the broker for the store is the broker
-// queue's depth (BrokerDepth), shared by every replica.
+// Depth reports the backlog this replica can see: its publishes awaiting a
+// confirm, the storage queue's ready messages (BrokerDepth, every
+// replica's, polled every 2 s) and the deliveries its own consumers
+// received and have not acknowledged (Unacked: prefetched or being stored;
+// AMQP does not tell a replica the others'). Unconfirmed is what it still
+// owes its clients, all a graceful stop waits for.
 package rabbitmq

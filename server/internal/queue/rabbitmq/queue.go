@@ -40,8 +40,11 @@ type Queue struct {
 
 	inflight      atomic.Int64 // publishes awaiting a confirm
 	inflightBytes atomic.Int64
-	held          atomic.Int64 // deliveries held by consumers
+	held          atomic.Int64 // deliveries handed to the Consumer, not acknowledged yet
+	unacked       atomic.Int64 // deliveries received by this replica's consumers, not acknowledged yet
+	unackedBytes  atomic.Int64
 	brokerDepth   atomic.Int64 // ready messages in the storage queue, -1 unknown
+	lastLive      atomic.Int64 // unix ns of the last live delivery (or of the live queue's start)
 	deadLettered  atomic.Int64
 	reconnects    atomic.Int64
 	published     atomic.Int64
@@ -50,11 +53,48 @@ type Queue struct {
 
 // session is one connection and its channels.
 type session struct {
-	conn    *amqp.Connection
-	pubs    []*amqp.Channel
-	live    <-chan amqp.Delivery // the live queue's deliveries (nil without an Observer)
-	blocked atomic.Bool
-	closed  chan struct{} // closed when the connection is lost
+	conn   *amqp.Connection
+	pubs   []*amqp.Channel
+	live   <-chan amqp.Delivery // the live queue's deliveries (nil without an Observer)
+	closed chan struct{}        // closed when the connection is lost
+
+	bmu           sync.Mutex
+	blockedReason string        // non-empty while the broker blocks publishers
+	blockedNow    chan struct{} // closed when the broker starts blocking
+}
+
+// setBlocked records a connection.blocked / unblocked notification.
+func (s *session) setBlocked(b amqp.Blocking) {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	switch {
+	case b.Active && s.blockedReason == "":
+		s.blockedReason = b.Reason
+		if s.blockedReason == "" {
+			s.blockedReason = "resource alarm"
+		}
+		close(s.blockedNow)
+	case !b.Active && s.blockedReason != "":
+		s.blockedReason = ""
+		s.blockedNow = make(chan struct{})
+	}
+}
+
+// blocked returns why the broker blocks publishers ("" when it does not)
+// and a channel closed when it starts to.
+func (s *session) blocked() (string, <-chan struct{}) {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	return s.blockedReason, s.blockedNow
+}
+
+// errBlocked cancels a confirm wait when the broker starts blocking.
+var errBlocked = errors.New("broker blocked publishing")
+
+// blockedError is what a publish refused (or cut short) by a broker alarm
+// returns: a FullError naming the alarm, with a retry delay.
+func blockedError(reason string) error {
+	return &pipeline.FullError{RetryAfter: time.Second, Reason: "broker blocked publishing: " + reason}
 }
 
 var _ pipeline.Queue = (*Queue)(nil)
@@ -107,7 +147,7 @@ func (q *Queue) connect() (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	s := &session{conn: conn, closed: make(chan struct{})}
+	s := &session{conn: conn, closed: make(chan struct{}), blockedNow: make(chan struct{})}
 	if err := q.declare(conn); err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -161,8 +201,12 @@ func (q *Queue) declare(conn *amqp.Connection) error {
 
 // manage owns the connection: it watches it, reconnects with backoff when it
 // is lost, runs the live consumer and polls the broker depth, until Shutdown.
+// After a reconnection it tells a pipeline.GapObserver that batches
+// published since the last live delivery may be missing from the live view:
+// the old live queue, and what it held, went with the connection.
 func (q *Queue) manage(sess *session) {
 	defer close(q.done)
+	var liveLost time.Time // the last live delivery before the connection was lost
 	for attempt := 0; ; {
 		if sess != nil {
 			attempt = 0
@@ -173,6 +217,7 @@ func (q *Queue) manage(sess *session) {
 				return
 			default:
 			}
+			liveLost = time.Unix(0, q.lastLive.Load())
 			q.log.Warn("rabbitmq: connection lost; reconnecting")
 			sess = nil
 		}
@@ -191,6 +236,10 @@ func (q *Queue) manage(sess *session) {
 		q.log.Info("rabbitmq: reconnected", zap.Int("attempts", attempt+1))
 		sess = s
 		q.setSession(s)
+		if g, ok := q.opts.Observer.(pipeline.GapObserver); ok && s.live != nil {
+			g.ObserveGap(pipeline.LiveGap{From: liveLost, To: time.Now(), Batches: -1, Records: -1,
+				Reason: "the connection to the broker was lost; batches published meanwhile are not in the live view"})
+		}
 	}
 }
 
@@ -233,7 +282,7 @@ func (q *Queue) watch(s *session) {
 			}
 			return
 		case b := <-blocked:
-			s.blocked.Store(b.Active)
+			s.setBlocked(b)
 			q.log.Warn("rabbitmq: broker flow control", zap.Bool("blocked", b.Active), zap.String("reason", b.Reason))
 		case <-pubLost:
 			return // a publisher channel died: start over on a new connection
@@ -298,8 +347,9 @@ func (q *Queue) Publish(ctx context.Context, b *sawmillv1.LogBatch) error {
 	if s == nil {
 		return fmt.Errorf("rabbitmq: batch %s: broker not connected: %w", b.GetBatchId(), pipeline.ErrUnavailable)
 	}
-	if s.blocked.Load() {
-		return &pipeline.FullError{RetryAfter: time.Second}
+	reason, blockedNow := s.blocked()
+	if reason != "" {
+		return blockedError(reason)
 	}
 	body, err := proto.Marshal(b)
 	if err != nil {
@@ -326,12 +376,33 @@ func (q *Queue) Publish(ctx context.Context, b *sawmillv1.LogBatch) error {
 		}
 		return fmt.Errorf("rabbitmq: publish batch %s: %w (%w)", b.GetBatchId(), pipeline.ErrUnavailable, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, q.opts.ConfirmTimeout)
-	defer cancel()
+	// A broker that raises an alarm stops confirming until it clears: a
+	// publish under way then fails at once rather than at the client's
+	// deadline. The broker may still store it; the client's retry of the
+	// same batch id is stored once and shown once (the live hub dedupes).
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wctx, cancelT := context.WithTimeout(wctx, q.opts.ConfirmTimeout)
+	defer cancelT()
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func() {
+		select {
+		case <-blockedNow:
+			cancel(errBlocked)
+		case <-stopWatch:
+		}
+	}()
 	ok, err := dc.WaitContext(wctx)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return ctx.Err()
+	case err != nil && errors.Is(context.Cause(wctx), errBlocked):
+		reason, _ := s.blocked()
+		if reason == "" {
+			reason = "resource alarm"
+		}
+		return blockedError(reason)
 	case err != nil:
 		return fmt.Errorf("rabbitmq: batch %s: no confirm within %s: %w", b.GetBatchId(), q.opts.ConfirmTimeout, pipeline.ErrUnavailable)
 	case !ok:
@@ -341,17 +412,47 @@ func (q *Queue) Publish(ctx context.Context, b *sawmillv1.LogBatch) error {
 	return nil
 }
 
-// Depth returns this replica's publishes awaiting a confirm.
+// Depth returns the backlog this replica can see, in batches: its publishes
+// awaiting a confirm, the storage queue's ready messages (all replicas, as
+// last polled) and the deliveries its own consumers hold unacknowledged
+// (prefetched or being stored). Other replicas' unacknowledged deliveries
+// are not visible over AMQP: with one replica it is the whole backlog. Bytes
+// count what this replica knows the size of (its publishes and deliveries).
 func (q *Queue) Depth() (batches, bytes int64) {
+	return q.inflight.Load() + max(q.brokerDepth.Load(), 0) + q.unacked.Load(),
+		q.inflightBytes.Load() + q.unackedBytes.Load()
+}
+
+// Unconfirmed returns this replica's publishes awaiting a confirm: what it
+// still owes its clients, and all a graceful stop waits for (what the
+// broker holds is durable already).
+func (q *Queue) Unconfirmed() (batches, bytes int64) {
 	return q.inflight.Load(), q.inflightBytes.Load()
 }
 
 // BrokerDepth returns the ready messages of the storage queue as last
-// polled, or -1 while unknown.
+// polled, or -1 while unknown. Ready messages exclude those delivered to a
+// consumer and not yet acknowledged.
 func (q *Queue) BrokerDepth() int64 { return q.brokerDepth.Load() }
 
-// Held returns the deliveries this replica's consumers hold unacknowledged.
+// Unacked returns the deliveries this replica's storage consumers received
+// and have not acknowledged yet (prefetched, or being stored), and their bytes.
+func (q *Queue) Unacked() (messages, bytes int64) { return q.unacked.Load(), q.unackedBytes.Load() }
+
+// Held returns the deliveries this replica's consumers handed to the
+// Consumer and have not acknowledged yet.
 func (q *Queue) Held() int64 { return q.held.Load() }
+
+// Blocked returns why the broker blocks this replica's publishes (a memory
+// or disk alarm: "low on memory"), or "" when it does not.
+func (q *Queue) Blocked() string {
+	s, _, _ := q.current()
+	if s == nil {
+		return ""
+	}
+	reason, _ := s.blocked()
+	return reason
+}
 
 // DeadLettered returns the messages sent to the dead-letter queue.
 func (q *Queue) DeadLettered() int64 { return q.deadLettered.Load() }

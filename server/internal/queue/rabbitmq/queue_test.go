@@ -144,7 +144,7 @@ func TestPublishConsumeObserve(t *testing.T) {
 			}
 			assert.Less(t, rec.calls, 300, "deliveries carry several batches")
 			rec.mu.Unlock()
-			b, _ := q.Depth()
+			b, _ := q.Unconfirmed()
 			assert.Zero(t, b, "nothing awaits a confirm")
 		})
 	}

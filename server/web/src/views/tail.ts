@@ -2,12 +2,15 @@
 // /api/v1/tail with the shared filters. The page never freezes: the server
 // samples above the chosen rate (and says how many it skipped), incoming
 // records are only queued by the event handler, the DOM is updated at most
-// once per animation frame, and the list is capped.
+// once per animation frame, and the list is capped. The tail shows each batch
+// at most once; when records may be missing (the server's live view lost
+// them, or the stream moved to another replica when a server stopped) a
+// gap notice says when, and how many when known, with a link to search them.
 
-import { get, tailURL, type Entry, type TailEvent } from "../api";
+import { get, tailURL, type Entry, type TailEvent, type TailGap } from "../api";
 import { h, replace, text } from "../dom";
 import { FilterBar, filterFromURL, filterParams, type Filter } from "../filters";
-import { num } from "../format";
+import { clock, num } from "../format";
 import { logRow } from "../logrow";
 import type { Ctx, View } from "../view";
 
@@ -31,12 +34,17 @@ export function tail(ctx: Ctx): View {
   let skipped = 0;
   let dropped = 0; // arrived faster than frames could show them
   const recentSkips: { t: number; n: number; got: number }[] = [];
+  // Gaps so far, merged: earliest start, latest end, known missed records.
+  let gap: { from: string; to: string; missed: number; unknown: boolean; reason: string; count: number } | null = null;
+  let closingAt = ""; // when the server said it was stopping (ISO), until the stream is back
 
   const list = h("div", { class: "rows tail-rows", "data-testid": "tail-rows", "aria-live": "off" });
   const state = h("span", { class: "pill", "data-testid": "tail-state" }, "connecting");
   const counts = h("span", { class: "muted", "data-testid": "tail-counts" });
   const notice = h("div", { class: "notice", "data-testid": "sampling-notice", role: "status" });
   notice.hidden = true;
+  const gapNotice = h("div", { class: "notice", "data-testid": "gap-notice", role: "status" });
+  gapNotice.hidden = true;
   const pausedNote = h("span", { class: "muted", "data-testid": "paused-note" });
   const pauseBtn = h("button", { type: "button", class: "primary", "data-testid": "pause", onclick: () => { togglePause(); } }, "Pause");
   const clearBtn = h("button", { type: "button", onclick: () => { list.replaceChildren(); } }, "Clear");
@@ -67,6 +75,7 @@ export function tail(ctx: Ctx): View {
     { class: "tail", "data-testid": "view-tail" },
     h("div", { class: "toolbar" }, h("h1", null, "Live tail"), state, pauseBtn, clearBtn, pausedNote, counts),
     bar.el,
+    gapNotice,
     notice,
     list,
   );
@@ -91,7 +100,25 @@ export function tail(ctx: Ctx): View {
       retry = 0;
       state.className = "pill ok";
       text(state, paused ? "paused" : "live");
+      if (closingAt) {
+        // The stream moved (to another replica): what arrived meanwhile is not in this tail.
+        addGap({ from: closingAt, to: new Date().toISOString(), missed_records: null, reason: "the server stopped and the tail reconnected" });
+        closingAt = "";
+      }
     };
+    src.addEventListener("gap", (ev: MessageEvent<string>) => {
+      try {
+        addGap(JSON.parse(ev.data) as TailGap);
+      } catch {
+        return;
+      }
+    });
+    src.addEventListener("closing", () => {
+      // The server is stopping; EventSource reconnects by itself.
+      closingAt = new Date().toISOString();
+      state.className = "pill";
+      text(state, "reconnecting");
+    });
     src.addEventListener("logs", (ev: MessageEvent<string>) => {
       let data: TailEvent;
       try {
@@ -116,6 +143,40 @@ export function tail(ctx: Ctx): View {
           });
       }
     };
+  }
+
+  function addGap(g: TailGap): void {
+    if (!gap) {
+      gap = { from: g.from, to: g.to, missed: 0, unknown: false, reason: g.reason, count: 0 };
+    } else {
+      if (Date.parse(g.from) < Date.parse(gap.from)) gap.from = g.from;
+      if (Date.parse(g.to) > Date.parse(gap.to)) gap.to = g.to;
+      gap.reason = g.reason;
+    }
+    gap.count++;
+    if (g.missed_records === null) gap.unknown = true;
+    else gap.missed += g.missed_records;
+    renderGap();
+  }
+
+  function renderGap(): void {
+    if (!gap) return;
+    const p = filterParams(filter);
+    // Search the span with a second of margin on each side.
+    p.set("from", new Date(Date.parse(gap.from) - 1000).toISOString());
+    p.set("to", new Date(Date.parse(gap.to) + 1000).toISOString());
+    gapNotice.hidden = false;
+    replace(
+      gapNotice,
+      h("strong", null, "Gap: "),
+      gap.unknown ? (gap.missed > 0 ? `at least ${num(gap.missed)} logs` : "an unknown number of logs") : `${num(gap.missed)} logs`,
+      ` may be missing from this tail between ${clock(gap.from)} and ${clock(gap.to)}`,
+      ` (${gap.reason}${gap.count > 1 ? `; ${num(gap.count)} gaps so far` : ""}). They are stored: `,
+      h("a", { href: `/search?${p.toString()}`, "data-testid": "gap-search" }, "search that time range"),
+      ".",
+    );
+    gapNotice.dataset.unknown = gap.unknown ? "true" : "false";
+    gapNotice.dataset.missed = String(gap.missed);
   }
 
   function onBatch(d: TailEvent): void {

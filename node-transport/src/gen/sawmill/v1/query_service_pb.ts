@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sawmill/v1/query_service.proto.
  */
 export const file_sawmill_v1_query_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zYXdtaWxsL3YxL3F1ZXJ5X3NlcnZpY2UucHJvdG8SCnNhd21pbGwudjEiLAoOQXR0cmlidXRlTWF0Y2gSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJIrgBCgZGaWx0ZXISEAoIc2VydmljZXMYASADKAkSMAoMbWluX3NldmVyaXR5GAIgASgOMhouc2F3bWlsbC52MS5TZXZlcml0eU51bWJlchIMCgR0ZXh0GAMgASgJEi4KCmF0dHJpYnV0ZXMYBCADKAsyGi5zYXdtaWxsLnYxLkF0dHJpYnV0ZU1hdGNoEhYKDmZyb21fdW5peF9uYW5vGAUgASgGEhQKDHRvX3VuaXhfbmFubxgGIAEoBiJlCghMb2dFbnRyeRIKCgJpZBgBIAEoCRImCghyZXNvdXJjZRgCIAEoCzIULnNhd21pbGwudjEuUmVzb3VyY2USJQoGcmVjb3JkGAMgASgLMhUuc2F3bWlsbC52MS5Mb2dSZWNvcmQiaAoNU2VhcmNoUmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlchINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFAoMb2xkZXN0X2ZpcnN0GAQgASgIIkwKDlNlYXJjaFJlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC5zYXdtaWxsLnYxLkxvZ0VudHJ5EhMKC25leHRfY3Vyc29yGAIgASgJIjIKDENvdW50UmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlciIeCg1Db3VudFJlc3BvbnNlEg0KBWNvdW50GAEgASgEIjAKDUdldExvZ1JlcXVlc3QSCgoCaWQYASABKAkSEwoLc3Vycm91bmRpbmcYAiABKA0igAEKDkdldExvZ1Jlc3BvbnNlEiMKBWVudHJ5GAEgASgLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeRIkCgZiZWZvcmUYAiADKAsyFC5zYXdtaWxsLnYxLkxvZ0VudHJ5EiMKBWFmdGVyGAMgAygLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeSJDCgtUYWlsUmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlchIQCghtYXhfcmF0ZRgCIAEoDSJGCgxUYWlsUmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULnNhd21pbGwudjEuTG9nRW50cnkSDwoHc2tpcHBlZBgCIAEoBCIwCg1SZWNlbnRSZXF1ZXN0EhAKCHNlcnZpY2VzGAEgAygJEg0KBWxpbWl0GAIgASgNIkUKC1NlcnZpY2VMb2dzEg8KB3NlcnZpY2UYASABKAkSJQoHZW50cmllcxgCIAMoCzIULnNhd21pbGwudjEuTG9nRW50cnkiOwoOUmVjZW50UmVzcG9uc2USKQoIc2VydmljZXMYASADKAsyFy5zYXdtaWxsLnYxLlNlcnZpY2VMb2dzIlsKDFN0YXRzUmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlchInCgRzdGVwGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uInQKC1N0YXRzQnVja2V0EhcKD3N0YXJ0X3VuaXhfbmFubxgBIAEoBhIPCgdzZXJ2aWNlGAIgASgJEiwKCHNldmVyaXR5GAMgASgOMhouc2F3bWlsbC52MS5TZXZlcml0eU51bWJlchINCgVjb3VudBgEIAEoBCJiCg1TdGF0c1Jlc3BvbnNlEigKB2J1Y2tldHMYASADKAsyFy5zYXdtaWxsLnYxLlN0YXRzQnVja2V0EicKBHN0ZXAYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJgCgtTZXJ2aWNlSW5mbxIMCgRuYW1lGAEgASgJEhsKE2xhc3Rfc2Vlbl91bml4X25hbm8YAiABKAYSFwoPcmF0ZV9wZXJfc2Vjb25kGAMgASgBEg0KBXRvdGFsGAQgASgEIkEKFExpc3RTZXJ2aWNlc1Jlc3BvbnNlEikKCHNlcnZpY2VzGAEgAygLMhcuc2F3bWlsbC52MS5TZXJ2aWNlSW5mbzLdAwoMUXVlcnlTZXJ2aWNlEj8KBlNlYXJjaBIZLnNhd21pbGwudjEuU2VhcmNoUmVxdWVzdBoaLnNhd21pbGwudjEuU2VhcmNoUmVzcG9uc2USPAoFQ291bnQSGC5zYXdtaWxsLnYxLkNvdW50UmVxdWVzdBoZLnNhd21pbGwudjEuQ291bnRSZXNwb25zZRI/CgZHZXRMb2cSGS5zYXdtaWxsLnYxLkdldExvZ1JlcXVlc3QaGi5zYXdtaWxsLnYxLkdldExvZ1Jlc3BvbnNlEjsKBFRhaWwSFy5zYXdtaWxsLnYxLlRhaWxSZXF1ZXN0Ghguc2F3bWlsbC52MS5UYWlsUmVzcG9uc2UwARI/CgZSZWNlbnQSGS5zYXdtaWxsLnYxLlJlY2VudFJlcXVlc3QaGi5zYXdtaWxsLnYxLlJlY2VudFJlc3BvbnNlEjwKBVN0YXRzEhguc2F3bWlsbC52MS5TdGF0c1JlcXVlc3QaGS5zYXdtaWxsLnYxLlN0YXRzUmVzcG9uc2USUQoMTGlzdFNlcnZpY2VzEh8uc2F3bWlsbC52MS5MaXN0U2VydmljZXNSZXF1ZXN0GiAuc2F3bWlsbC52MS5MaXN0U2VydmljZXNSZXNwb25zZUJJWkBnaXRodWIuY29tL3Nhd21pbGwtZGV2L3Nhd21pbGwvcHJvdG8vZ2VuL2dvL3Nhd21pbGwvdjE7c2F3bWlsbHYxkgMECAIgA2IIZWRpdGlvbnNw6Ac", [file_google_protobuf_duration, file_sawmill_v1_log]);
+  fileDesc("Ch5zYXdtaWxsL3YxL3F1ZXJ5X3NlcnZpY2UucHJvdG8SCnNhd21pbGwudjEiLAoOQXR0cmlidXRlTWF0Y2gSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJIrgBCgZGaWx0ZXISEAoIc2VydmljZXMYASADKAkSMAoMbWluX3NldmVyaXR5GAIgASgOMhouc2F3bWlsbC52MS5TZXZlcml0eU51bWJlchIMCgR0ZXh0GAMgASgJEi4KCmF0dHJpYnV0ZXMYBCADKAsyGi5zYXdtaWxsLnYxLkF0dHJpYnV0ZU1hdGNoEhYKDmZyb21fdW5peF9uYW5vGAUgASgGEhQKDHRvX3VuaXhfbmFubxgGIAEoBiJlCghMb2dFbnRyeRIKCgJpZBgBIAEoCRImCghyZXNvdXJjZRgCIAEoCzIULnNhd21pbGwudjEuUmVzb3VyY2USJQoGcmVjb3JkGAMgASgLMhUuc2F3bWlsbC52MS5Mb2dSZWNvcmQiaAoNU2VhcmNoUmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlchINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkSFAoMb2xkZXN0X2ZpcnN0GAQgASgIIkwKDlNlYXJjaFJlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC5zYXdtaWxsLnYxLkxvZ0VudHJ5EhMKC25leHRfY3Vyc29yGAIgASgJIjIKDENvdW50UmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlciIeCg1Db3VudFJlc3BvbnNlEg0KBWNvdW50GAEgASgEIjAKDUdldExvZ1JlcXVlc3QSCgoCaWQYASABKAkSEwoLc3Vycm91bmRpbmcYAiABKA0igAEKDkdldExvZ1Jlc3BvbnNlEiMKBWVudHJ5GAEgASgLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeRIkCgZiZWZvcmUYAiADKAsyFC5zYXdtaWxsLnYxLkxvZ0VudHJ5EiMKBWFmdGVyGAMgAygLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeSJDCgtUYWlsUmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlchIQCghtYXhfcmF0ZRgCIAEoDSJoCgxUYWlsUmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULnNhd21pbGwudjEuTG9nRW50cnkSDwoHc2tpcHBlZBgCIAEoBBIgCgNnYXAYAyABKAsyEy5zYXdtaWxsLnYxLlRhaWxHYXAiXwoHVGFpbEdhcBIWCg5mcm9tX3VuaXhfbmFubxgBIAEoBBIUCgx0b191bml4X25hbm8YAiABKAQSFgoObWlzc2VkX3JlY29yZHMYAyABKAMSDgoGcmVhc29uGAQgASgJIjAKDVJlY2VudFJlcXVlc3QSEAoIc2VydmljZXMYASADKAkSDQoFbGltaXQYAiABKA0iRQoLU2VydmljZUxvZ3MSDwoHc2VydmljZRgBIAEoCRIlCgdlbnRyaWVzGAIgAygLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeSI7Cg5SZWNlbnRSZXNwb25zZRIpCghzZXJ2aWNlcxgBIAMoCzIXLnNhd21pbGwudjEuU2VydmljZUxvZ3MiWwoMU3RhdHNSZXF1ZXN0EiIKBmZpbHRlchgBIAEoCzISLnNhd21pbGwudjEuRmlsdGVyEicKBHN0ZXAYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24idAoLU3RhdHNCdWNrZXQSFwoPc3RhcnRfdW5peF9uYW5vGAEgASgGEg8KB3NlcnZpY2UYAiABKAkSLAoIc2V2ZXJpdHkYAyABKA4yGi5zYXdtaWxsLnYxLlNldmVyaXR5TnVtYmVyEg0KBWNvdW50GAQgASgEImIKDVN0YXRzUmVzcG9uc2USKAoHYnVja2V0cxgBIAMoCzIXLnNhd21pbGwudjEuU3RhdHNCdWNrZXQSJwoEc3RlcBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIVChNMaXN0U2VydmljZXNSZXF1ZXN0ImAKC1NlcnZpY2VJbmZvEgwKBG5hbWUYASABKAkSGwoTbGFzdF9zZWVuX3VuaXhfbmFubxgCIAEoBhIXCg9yYXRlX3Blcl9zZWNvbmQYAyABKAESDQoFdG90YWwYBCABKAQiQQoUTGlzdFNlcnZpY2VzUmVzcG9uc2USKQoIc2VydmljZXMYASADKAsyFy5zYXdtaWxsLnYxLlNlcnZpY2VJbmZvMt0DCgxRdWVyeVNlcnZpY2USPwoGU2VhcmNoEhkuc2F3bWlsbC52MS5TZWFyY2hSZXF1ZXN0Ghouc2F3bWlsbC52MS5TZWFyY2hSZXNwb25zZRI8CgVDb3VudBIYLnNhd21pbGwudjEuQ291bnRSZXF1ZXN0Ghkuc2F3bWlsbC52MS5Db3VudFJlc3BvbnNlEj8KBkdldExvZxIZLnNhd21pbGwudjEuR2V0TG9nUmVxdWVzdBoaLnNhd21pbGwudjEuR2V0TG9nUmVzcG9uc2USOwoEVGFpbBIXLnNhd21pbGwudjEuVGFpbFJlcXVlc3QaGC5zYXdtaWxsLnYxLlRhaWxSZXNwb25zZTABEj8KBlJlY2VudBIZLnNhd21pbGwudjEuUmVjZW50UmVxdWVzdBoaLnNhd21pbGwudjEuUmVjZW50UmVzcG9uc2USPAoFU3RhdHMSGC5zYXdtaWxsLnYxLlN0YXRzUmVxdWVzdBoZLnNhd21pbGwudjEuU3RhdHNSZXNwb25zZRJRCgxMaXN0U2VydmljZXMSHy5zYXdtaWxsLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaIC5zYXdtaWxsLnYxLkxpc3RTZXJ2aWNlc1Jlc3BvbnNlQklaQGdpdGh1Yi5jb20vc2F3bWlsbC1kZXYvc2F3bWlsbC9wcm90by9nZW4vZ28vc2F3bWlsbC92MTtzYXdtaWxsdjGSAwQIAiADYghlZGl0aW9uc3DoBw", [file_google_protobuf_duration, file_sawmill_v1_log]);
 
 /**
  * AttributeMatch requires an attribute to equal a value.
@@ -346,7 +346,10 @@ export const TailRequestSchema: GenMessage<TailRequest> = /*@__PURE__*/
   messageDesc(file_sawmill_v1_query_service, 9);
 
 /**
- * TailResponse is one slice of the live stream.
+ * TailResponse is one slice of the live stream. A tail shows each batch at
+ * most once; when it may have missed records it says so with gap. When the
+ * server stops, the stream ends with status UNAVAILABLE: reconnect (to
+ * another replica) and go on.
  *
  * @generated from message sawmill.v1.TailResponse
  */
@@ -364,6 +367,13 @@ export type TailResponse = Message<"sawmill.v1.TailResponse"> & {
    * @generated from field: uint64 skipped = 2;
    */
   skipped: bigint;
+
+  /**
+   * Set when records may be missing from the tail before these entries.
+   *
+   * @generated from field: sawmill.v1.TailGap gap = 3;
+   */
+  gap?: TailGap | undefined;
 };
 
 /**
@@ -372,6 +382,49 @@ export type TailResponse = Message<"sawmill.v1.TailResponse"> & {
  */
 export const TailResponseSchema: GenMessage<TailResponse> = /*@__PURE__*/
   messageDesc(file_sawmill_v1_query_service, 10);
+
+/**
+ * TailGap reports records the live tail may have missed (the server's live
+ * view fell behind, or its live feed from the broker was lost for a while).
+ * The records are stored all the same: search the time range to see them.
+ *
+ * @generated from message sawmill.v1.TailGap
+ */
+export type TailGap = Message<"sawmill.v1.TailGap"> & {
+  /**
+   * The time range (server clock, unix nanoseconds) in which records may be missing.
+   *
+   * @generated from field: uint64 from_unix_nano = 1;
+   */
+  fromUnixNano: bigint;
+
+  /**
+   * @generated from field: uint64 to_unix_nano = 2;
+   */
+  toUnixNano: bigint;
+
+  /**
+   * Records missed (of the services the tail follows, at any severity);
+   * -1 when unknown.
+   *
+   * @generated from field: int64 missed_records = 3;
+   */
+  missedRecords: bigint;
+
+  /**
+   * Why, in words for a person.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message sawmill.v1.TailGap.
+ * Use `create(TailGapSchema)` to create a new message.
+ */
+export const TailGapSchema: GenMessage<TailGap> = /*@__PURE__*/
+  messageDesc(file_sawmill_v1_query_service, 11);
 
 /**
  * RecentRequest asks for the last records per service.
@@ -399,7 +452,7 @@ export type RecentRequest = Message<"sawmill.v1.RecentRequest"> & {
  * Use `create(RecentRequestSchema)` to create a new message.
  */
 export const RecentRequestSchema: GenMessage<RecentRequest> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 11);
+  messageDesc(file_sawmill_v1_query_service, 12);
 
 /**
  * ServiceLogs is one service's recent records.
@@ -427,7 +480,7 @@ export type ServiceLogs = Message<"sawmill.v1.ServiceLogs"> & {
  * Use `create(ServiceLogsSchema)` to create a new message.
  */
 export const ServiceLogsSchema: GenMessage<ServiceLogs> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 12);
+  messageDesc(file_sawmill_v1_query_service, 13);
 
 /**
  * RecentResponse holds the recent records.
@@ -448,7 +501,7 @@ export type RecentResponse = Message<"sawmill.v1.RecentResponse"> & {
  * Use `create(RecentResponseSchema)` to create a new message.
  */
 export const RecentResponseSchema: GenMessage<RecentResponse> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 13);
+  messageDesc(file_sawmill_v1_query_service, 14);
 
 /**
  * StatsRequest asks for counts over time.
@@ -476,7 +529,7 @@ export type StatsRequest = Message<"sawmill.v1.StatsRequest"> & {
  * Use `create(StatsRequestSchema)` to create a new message.
  */
 export const StatsRequestSchema: GenMessage<StatsRequest> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 14);
+  messageDesc(file_sawmill_v1_query_service, 15);
 
 /**
  * StatsBucket is the count of one service and severity level in one bucket.
@@ -518,7 +571,7 @@ export type StatsBucket = Message<"sawmill.v1.StatsBucket"> & {
  * Use `create(StatsBucketSchema)` to create a new message.
  */
 export const StatsBucketSchema: GenMessage<StatsBucket> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 15);
+  messageDesc(file_sawmill_v1_query_service, 16);
 
 /**
  * StatsResponse holds the buckets.
@@ -546,7 +599,7 @@ export type StatsResponse = Message<"sawmill.v1.StatsResponse"> & {
  * Use `create(StatsResponseSchema)` to create a new message.
  */
 export const StatsResponseSchema: GenMessage<StatsResponse> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 16);
+  messageDesc(file_sawmill_v1_query_service, 17);
 
 /**
  * ListServicesRequest asks for the known services.
@@ -561,7 +614,7 @@ export type ListServicesRequest = Message<"sawmill.v1.ListServicesRequest"> & {
  * Use `create(ListServicesRequestSchema)` to create a new message.
  */
 export const ListServicesRequestSchema: GenMessage<ListServicesRequest> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 17);
+  messageDesc(file_sawmill_v1_query_service, 18);
 
 /**
  * ServiceInfo describes one service.
@@ -603,7 +656,7 @@ export type ServiceInfo = Message<"sawmill.v1.ServiceInfo"> & {
  * Use `create(ServiceInfoSchema)` to create a new message.
  */
 export const ServiceInfoSchema: GenMessage<ServiceInfo> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 18);
+  messageDesc(file_sawmill_v1_query_service, 19);
 
 /**
  * ListServicesResponse holds the services.
@@ -624,7 +677,7 @@ export type ListServicesResponse = Message<"sawmill.v1.ListServicesResponse"> & 
  * Use `create(ListServicesResponseSchema)` to create a new message.
  */
 export const ListServicesResponseSchema: GenMessage<ListServicesResponse> = /*@__PURE__*/
-  messageDesc(file_sawmill_v1_query_service, 19);
+  messageDesc(file_sawmill_v1_query_service, 20);
 
 /**
  * QueryService reads stored and live logs. Every filter is the same Filter

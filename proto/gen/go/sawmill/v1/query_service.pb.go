@@ -631,13 +631,18 @@ func (x *TailRequest) GetMaxRate() uint32 {
 	return 0
 }
 
-// TailResponse is one slice of the live stream.
+// TailResponse is one slice of the live stream. A tail shows each batch at
+// most once; when it may have missed records it says so with gap. When the
+// server stops, the stream ends with status UNAVAILABLE: reconnect (to
+// another replica) and go on.
 type TailResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Records in ingest order.
 	Entries []*LogEntry `protobuf:"bytes,1,rep,name=entries" json:"entries,omitempty"`
 	// Matching records skipped by sampling since the previous response.
-	Skipped       uint64 `protobuf:"varint,2,opt,name=skipped" json:"skipped,omitempty"`
+	Skipped uint64 `protobuf:"varint,2,opt,name=skipped" json:"skipped,omitempty"`
+	// Set when records may be missing from the tail before these entries.
+	Gap           *TailGap `protobuf:"bytes,3,opt,name=gap" json:"gap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -686,6 +691,88 @@ func (x *TailResponse) GetSkipped() uint64 {
 	return 0
 }
 
+func (x *TailResponse) GetGap() *TailGap {
+	if x != nil {
+		return x.Gap
+	}
+	return nil
+}
+
+// TailGap reports records the live tail may have missed (the server's live
+// view fell behind, or its live feed from the broker was lost for a while).
+// The records are stored all the same: search the time range to see them.
+type TailGap struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The time range (server clock, unix nanoseconds) in which records may be missing.
+	FromUnixNano uint64 `protobuf:"varint,1,opt,name=from_unix_nano,json=fromUnixNano" json:"from_unix_nano,omitempty"`
+	ToUnixNano   uint64 `protobuf:"varint,2,opt,name=to_unix_nano,json=toUnixNano" json:"to_unix_nano,omitempty"`
+	// Records missed (of the services the tail follows, at any severity);
+	// -1 when unknown.
+	MissedRecords int64 `protobuf:"varint,3,opt,name=missed_records,json=missedRecords" json:"missed_records,omitempty"`
+	// Why, in words for a person.
+	Reason        string `protobuf:"bytes,4,opt,name=reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailGap) Reset() {
+	*x = TailGap{}
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailGap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailGap) ProtoMessage() {}
+
+func (x *TailGap) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailGap.ProtoReflect.Descriptor instead.
+func (*TailGap) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TailGap) GetFromUnixNano() uint64 {
+	if x != nil {
+		return x.FromUnixNano
+	}
+	return 0
+}
+
+func (x *TailGap) GetToUnixNano() uint64 {
+	if x != nil {
+		return x.ToUnixNano
+	}
+	return 0
+}
+
+func (x *TailGap) GetMissedRecords() int64 {
+	if x != nil {
+		return x.MissedRecords
+	}
+	return 0
+}
+
+func (x *TailGap) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // RecentRequest asks for the last records per service.
 type RecentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -699,7 +786,7 @@ type RecentRequest struct {
 
 func (x *RecentRequest) Reset() {
 	*x = RecentRequest{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[11]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +798,7 @@ func (x *RecentRequest) String() string {
 func (*RecentRequest) ProtoMessage() {}
 
 func (x *RecentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[11]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +811,7 @@ func (x *RecentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentRequest.ProtoReflect.Descriptor instead.
 func (*RecentRequest) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{11}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RecentRequest) GetServices() []string {
@@ -754,7 +841,7 @@ type ServiceLogs struct {
 
 func (x *ServiceLogs) Reset() {
 	*x = ServiceLogs{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[12]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +853,7 @@ func (x *ServiceLogs) String() string {
 func (*ServiceLogs) ProtoMessage() {}
 
 func (x *ServiceLogs) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[12]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +866,7 @@ func (x *ServiceLogs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogs.ProtoReflect.Descriptor instead.
 func (*ServiceLogs) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{12}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServiceLogs) GetService() string {
@@ -807,7 +894,7 @@ type RecentResponse struct {
 
 func (x *RecentResponse) Reset() {
 	*x = RecentResponse{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[13]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +906,7 @@ func (x *RecentResponse) String() string {
 func (*RecentResponse) ProtoMessage() {}
 
 func (x *RecentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[13]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +919,7 @@ func (x *RecentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentResponse.ProtoReflect.Descriptor instead.
 func (*RecentResponse) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{13}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RecentResponse) GetServices() []*ServiceLogs {
@@ -855,7 +942,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[14]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +954,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[14]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +967,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{14}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatsRequest) GetFilter() *Filter {
@@ -914,7 +1001,7 @@ type StatsBucket struct {
 
 func (x *StatsBucket) Reset() {
 	*x = StatsBucket{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[15]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1013,7 @@ func (x *StatsBucket) String() string {
 func (*StatsBucket) ProtoMessage() {}
 
 func (x *StatsBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[15]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1026,7 @@ func (x *StatsBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsBucket.ProtoReflect.Descriptor instead.
 func (*StatsBucket) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{15}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatsBucket) GetStartUnixNano() uint64 {
@@ -983,7 +1070,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[16]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1082,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[16]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1095,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{16}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatsResponse) GetBuckets() []*StatsBucket {
@@ -1034,7 +1121,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[17]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1133,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[17]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1146,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{17}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{18}
 }
 
 // ServiceInfo describes one service.
@@ -1079,7 +1166,7 @@ type ServiceInfo struct {
 
 func (x *ServiceInfo) Reset() {
 	*x = ServiceInfo{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[18]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1178,7 @@ func (x *ServiceInfo) String() string {
 func (*ServiceInfo) ProtoMessage() {}
 
 func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[18]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1191,7 @@ func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfo.ProtoReflect.Descriptor instead.
 func (*ServiceInfo) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{18}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ServiceInfo) GetName() string {
@@ -1146,7 +1233,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[19]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1245,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_query_service_proto_msgTypes[19]
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1258,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{19}
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListServicesResponse) GetServices() []*ServiceInfo {
@@ -1226,10 +1313,17 @@ const file_sawmill_v1_query_service_proto_rawDesc = "" +
 	"\x05after\x18\x03 \x03(\v2\x14.sawmill.v1.LogEntryR\x05after\"T\n" +
 	"\vTailRequest\x12*\n" +
 	"\x06filter\x18\x01 \x01(\v2\x12.sawmill.v1.FilterR\x06filter\x12\x19\n" +
-	"\bmax_rate\x18\x02 \x01(\rR\amaxRate\"X\n" +
+	"\bmax_rate\x18\x02 \x01(\rR\amaxRate\"\x7f\n" +
 	"\fTailResponse\x12.\n" +
 	"\aentries\x18\x01 \x03(\v2\x14.sawmill.v1.LogEntryR\aentries\x12\x18\n" +
-	"\askipped\x18\x02 \x01(\x04R\askipped\"A\n" +
+	"\askipped\x18\x02 \x01(\x04R\askipped\x12%\n" +
+	"\x03gap\x18\x03 \x01(\v2\x13.sawmill.v1.TailGapR\x03gap\"\x90\x01\n" +
+	"\aTailGap\x12$\n" +
+	"\x0efrom_unix_nano\x18\x01 \x01(\x04R\ffromUnixNano\x12 \n" +
+	"\fto_unix_nano\x18\x02 \x01(\x04R\n" +
+	"toUnixNano\x12%\n" +
+	"\x0emissed_records\x18\x03 \x01(\x03R\rmissedRecords\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"A\n" +
 	"\rRecentRequest\x12\x1a\n" +
 	"\bservices\x18\x01 \x03(\tR\bservices\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"W\n" +
@@ -1278,7 +1372,7 @@ func file_sawmill_v1_query_service_proto_rawDescGZIP() []byte {
 	return file_sawmill_v1_query_service_proto_rawDescData
 }
 
-var file_sawmill_v1_query_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_sawmill_v1_query_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_sawmill_v1_query_service_proto_goTypes = []any{
 	(*AttributeMatch)(nil),       // 0: sawmill.v1.AttributeMatch
 	(*Filter)(nil),               // 1: sawmill.v1.Filter
@@ -1291,25 +1385,26 @@ var file_sawmill_v1_query_service_proto_goTypes = []any{
 	(*GetLogResponse)(nil),       // 8: sawmill.v1.GetLogResponse
 	(*TailRequest)(nil),          // 9: sawmill.v1.TailRequest
 	(*TailResponse)(nil),         // 10: sawmill.v1.TailResponse
-	(*RecentRequest)(nil),        // 11: sawmill.v1.RecentRequest
-	(*ServiceLogs)(nil),          // 12: sawmill.v1.ServiceLogs
-	(*RecentResponse)(nil),       // 13: sawmill.v1.RecentResponse
-	(*StatsRequest)(nil),         // 14: sawmill.v1.StatsRequest
-	(*StatsBucket)(nil),          // 15: sawmill.v1.StatsBucket
-	(*StatsResponse)(nil),        // 16: sawmill.v1.StatsResponse
-	(*ListServicesRequest)(nil),  // 17: sawmill.v1.ListServicesRequest
-	(*ServiceInfo)(nil),          // 18: sawmill.v1.ServiceInfo
-	(*ListServicesResponse)(nil), // 19: sawmill.v1.ListServicesResponse
-	(SeverityNumber)(0),          // 20: sawmill.v1.SeverityNumber
-	(*Resource)(nil),             // 21: sawmill.v1.Resource
-	(*LogRecord)(nil),            // 22: sawmill.v1.LogRecord
-	(*durationpb.Duration)(nil),  // 23: google.protobuf.Duration
+	(*TailGap)(nil),              // 11: sawmill.v1.TailGap
+	(*RecentRequest)(nil),        // 12: sawmill.v1.RecentRequest
+	(*ServiceLogs)(nil),          // 13: sawmill.v1.ServiceLogs
+	(*RecentResponse)(nil),       // 14: sawmill.v1.RecentResponse
+	(*StatsRequest)(nil),         // 15: sawmill.v1.StatsRequest
+	(*StatsBucket)(nil),          // 16: sawmill.v1.StatsBucket
+	(*StatsResponse)(nil),        // 17: sawmill.v1.StatsResponse
+	(*ListServicesRequest)(nil),  // 18: sawmill.v1.ListServicesRequest
+	(*ServiceInfo)(nil),          // 19: sawmill.v1.ServiceInfo
+	(*ListServicesResponse)(nil), // 20: sawmill.v1.ListServicesResponse
+	(SeverityNumber)(0),          // 21: sawmill.v1.SeverityNumber
+	(*Resource)(nil),             // 22: sawmill.v1.Resource
+	(*LogRecord)(nil),            // 23: sawmill.v1.LogRecord
+	(*durationpb.Duration)(nil),  // 24: google.protobuf.Duration
 }
 var file_sawmill_v1_query_service_proto_depIdxs = []int32{
-	20, // 0: sawmill.v1.Filter.min_severity:type_name -> sawmill.v1.SeverityNumber
+	21, // 0: sawmill.v1.Filter.min_severity:type_name -> sawmill.v1.SeverityNumber
 	0,  // 1: sawmill.v1.Filter.attributes:type_name -> sawmill.v1.AttributeMatch
-	21, // 2: sawmill.v1.LogEntry.resource:type_name -> sawmill.v1.Resource
-	22, // 3: sawmill.v1.LogEntry.record:type_name -> sawmill.v1.LogRecord
+	22, // 2: sawmill.v1.LogEntry.resource:type_name -> sawmill.v1.Resource
+	23, // 3: sawmill.v1.LogEntry.record:type_name -> sawmill.v1.LogRecord
 	1,  // 4: sawmill.v1.SearchRequest.filter:type_name -> sawmill.v1.Filter
 	2,  // 5: sawmill.v1.SearchResponse.entries:type_name -> sawmill.v1.LogEntry
 	1,  // 6: sawmill.v1.CountRequest.filter:type_name -> sawmill.v1.Filter
@@ -1318,33 +1413,34 @@ var file_sawmill_v1_query_service_proto_depIdxs = []int32{
 	2,  // 9: sawmill.v1.GetLogResponse.after:type_name -> sawmill.v1.LogEntry
 	1,  // 10: sawmill.v1.TailRequest.filter:type_name -> sawmill.v1.Filter
 	2,  // 11: sawmill.v1.TailResponse.entries:type_name -> sawmill.v1.LogEntry
-	2,  // 12: sawmill.v1.ServiceLogs.entries:type_name -> sawmill.v1.LogEntry
-	12, // 13: sawmill.v1.RecentResponse.services:type_name -> sawmill.v1.ServiceLogs
-	1,  // 14: sawmill.v1.StatsRequest.filter:type_name -> sawmill.v1.Filter
-	23, // 15: sawmill.v1.StatsRequest.step:type_name -> google.protobuf.Duration
-	20, // 16: sawmill.v1.StatsBucket.severity:type_name -> sawmill.v1.SeverityNumber
-	15, // 17: sawmill.v1.StatsResponse.buckets:type_name -> sawmill.v1.StatsBucket
-	23, // 18: sawmill.v1.StatsResponse.step:type_name -> google.protobuf.Duration
-	18, // 19: sawmill.v1.ListServicesResponse.services:type_name -> sawmill.v1.ServiceInfo
-	3,  // 20: sawmill.v1.QueryService.Search:input_type -> sawmill.v1.SearchRequest
-	5,  // 21: sawmill.v1.QueryService.Count:input_type -> sawmill.v1.CountRequest
-	7,  // 22: sawmill.v1.QueryService.GetLog:input_type -> sawmill.v1.GetLogRequest
-	9,  // 23: sawmill.v1.QueryService.Tail:input_type -> sawmill.v1.TailRequest
-	11, // 24: sawmill.v1.QueryService.Recent:input_type -> sawmill.v1.RecentRequest
-	14, // 25: sawmill.v1.QueryService.Stats:input_type -> sawmill.v1.StatsRequest
-	17, // 26: sawmill.v1.QueryService.ListServices:input_type -> sawmill.v1.ListServicesRequest
-	4,  // 27: sawmill.v1.QueryService.Search:output_type -> sawmill.v1.SearchResponse
-	6,  // 28: sawmill.v1.QueryService.Count:output_type -> sawmill.v1.CountResponse
-	8,  // 29: sawmill.v1.QueryService.GetLog:output_type -> sawmill.v1.GetLogResponse
-	10, // 30: sawmill.v1.QueryService.Tail:output_type -> sawmill.v1.TailResponse
-	13, // 31: sawmill.v1.QueryService.Recent:output_type -> sawmill.v1.RecentResponse
-	16, // 32: sawmill.v1.QueryService.Stats:output_type -> sawmill.v1.StatsResponse
-	19, // 33: sawmill.v1.QueryService.ListServices:output_type -> sawmill.v1.ListServicesResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	11, // 12: sawmill.v1.TailResponse.gap:type_name -> sawmill.v1.TailGap
+	2,  // 13: sawmill.v1.ServiceLogs.entries:type_name -> sawmill.v1.LogEntry
+	13, // 14: sawmill.v1.RecentResponse.services:type_name -> sawmill.v1.ServiceLogs
+	1,  // 15: sawmill.v1.StatsRequest.filter:type_name -> sawmill.v1.Filter
+	24, // 16: sawmill.v1.StatsRequest.step:type_name -> google.protobuf.Duration
+	21, // 17: sawmill.v1.StatsBucket.severity:type_name -> sawmill.v1.SeverityNumber
+	16, // 18: sawmill.v1.StatsResponse.buckets:type_name -> sawmill.v1.StatsBucket
+	24, // 19: sawmill.v1.StatsResponse.step:type_name -> google.protobuf.Duration
+	19, // 20: sawmill.v1.ListServicesResponse.services:type_name -> sawmill.v1.ServiceInfo
+	3,  // 21: sawmill.v1.QueryService.Search:input_type -> sawmill.v1.SearchRequest
+	5,  // 22: sawmill.v1.QueryService.Count:input_type -> sawmill.v1.CountRequest
+	7,  // 23: sawmill.v1.QueryService.GetLog:input_type -> sawmill.v1.GetLogRequest
+	9,  // 24: sawmill.v1.QueryService.Tail:input_type -> sawmill.v1.TailRequest
+	12, // 25: sawmill.v1.QueryService.Recent:input_type -> sawmill.v1.RecentRequest
+	15, // 26: sawmill.v1.QueryService.Stats:input_type -> sawmill.v1.StatsRequest
+	18, // 27: sawmill.v1.QueryService.ListServices:input_type -> sawmill.v1.ListServicesRequest
+	4,  // 28: sawmill.v1.QueryService.Search:output_type -> sawmill.v1.SearchResponse
+	6,  // 29: sawmill.v1.QueryService.Count:output_type -> sawmill.v1.CountResponse
+	8,  // 30: sawmill.v1.QueryService.GetLog:output_type -> sawmill.v1.GetLogResponse
+	10, // 31: sawmill.v1.QueryService.Tail:output_type -> sawmill.v1.TailResponse
+	14, // 32: sawmill.v1.QueryService.Recent:output_type -> sawmill.v1.RecentResponse
+	17, // 33: sawmill.v1.QueryService.Stats:output_type -> sawmill.v1.StatsResponse
+	20, // 34: sawmill.v1.QueryService.ListServices:output_type -> sawmill.v1.ListServicesResponse
+	28, // [28:35] is the sub-list for method output_type
+	21, // [21:28] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_sawmill_v1_query_service_proto_init() }
@@ -1359,7 +1455,7 @@ func file_sawmill_v1_query_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sawmill_v1_query_service_proto_rawDesc), len(file_sawmill_v1_query_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,4 +79,35 @@ func Revoke(vhost string) error { return Ctl("clear_permissions", "-p", vhost, "
 // CloseConnections closes every client connection to vhost.
 func CloseConnections(vhost string) error {
 	return Ctl("close_all_connections", "-p", vhost, "closed by a sawmill test")
+}
+
+// MemoryAlarm raises the broker's memory alarm (a watermark no broker is
+// under) until the returned function, also run when t ends, restores the
+// watermark it found. The alarm blocks every publisher of the broker: keep
+// it as short as possible.
+func MemoryAlarm(t testing.TB) (clear func()) {
+	t.Helper()
+	out, err := exec.Command("rabbitmqctl", "-q", "eval", "vm_memory_monitor:get_vm_memory_high_watermark().").CombinedOutput()
+	if err != nil {
+		t.Fatalf("amqptest: read the memory watermark: %v: %s", err, out)
+	}
+	// 0.4, or {absolute,1073741824}
+	old := strings.TrimSpace(string(out))
+	restoreArgs := []string{"set_vm_memory_high_watermark", old}
+	if v, ok := strings.CutPrefix(old, "{absolute,"); ok {
+		restoreArgs = []string{"set_vm_memory_high_watermark", "absolute", strings.TrimSuffix(v, "}")}
+	}
+	if err := Ctl("set_vm_memory_high_watermark", "0.0000001"); err != nil {
+		t.Fatalf("amqptest: %v", err)
+	}
+	var once sync.Once
+	clear = func() {
+		once.Do(func() {
+			if err := Ctl(restoreArgs...); err != nil {
+				t.Errorf("amqptest: restore the memory watermark (%s): %v", old, err)
+			}
+		})
+	}
+	t.Cleanup(clear)
+	return clear
 }
