@@ -84,5 +84,5 @@ func TestFullReasonReachesTheClient(t *testing.T) {
 	_, err := c.Push(context.Background(), &sawmillv1.PushRequest{Batch: batch("x", 1)})
 	st := status.Convert(err)
 	assert.Equal(t, codes.ResourceExhausted, st.Code())
-	assert.Equal(t, "disk nearly full: 1.0 MiB free on /data, reserve 2.0 MiB, retry after 1s", st.Message())
+	assert.Equal(t, "batch x not stored: disk nearly full: 1.0 MiB free on /data, reserve 2.0 MiB, retry after 1s", st.Message())
 }
