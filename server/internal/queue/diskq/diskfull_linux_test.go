@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -176,4 +177,52 @@ func TestDiskFullRestartDrainsAndFreesSegments(t *testing.T) {
 	n, _ = q.Depth()
 	assert.Zero(t, n)
 	shutdown(t, q)
+}
+
+// Once the queue is idle with everything delivered, the newest segment's
+// delivered frames give their space back while Run keeps running. Before,
+// that segment was kept until the queue rolled over, so on a small disk the
+// server went on refusing after the queue had drained, with up to 64 MiB of
+// frames already in the store on the data volume.
+func TestIdleDrainedQueueFreesActiveSegment(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		memory int64
+	}{
+		{"delivered from the cache", 0},
+		{"read back from disk", -1}, // the reader's file must be closed too
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mnt := mountTmpfs(t, 4<<20)
+			dir := filepath.Join(mnt, "q")
+			opts := Options{MemoryBytes: tc.memory}
+			q := openQ(t, dir, opts)
+			t.Cleanup(func() { _ = q.Shutdown(context.Background()) }) // before the unmount, if the test fails
+			ids := publishN(t, q, "f", 0, 200, 20) // ~1.2 MiB, one segment
+			require.Len(t, segFiles(t, dir), 1)
+			freeQueued := freeBytes(t, mnt)
+
+			rec := newRecorder()
+			stop := runQ(t, q, rec)
+			require.Equal(t, ids, rec.waitFor(t, len(ids)))
+			freed := func() bool { return freeBytes(t, mnt) >= freeQueued+1<<20 }
+			require.Eventually(t, freed, 10*time.Second, 20*time.Millisecond,
+				"free space %d, %d with the frames queued; segments %v", freeBytes(t, mnt), freeQueued, segSizes(t, dir))
+			assert.Equal(t, []int64{0}, segSizes(t, dir), "one empty segment left")
+			n, b := q.Depth()
+			assert.Zero(t, n)
+			assert.Zero(t, b)
+
+			// The queue goes on in the fresh segment.
+			more := publishN(t, q, "f", 200, 210, 20)
+			assert.Equal(t, append(ids, more...), rec.waitFor(t, len(ids)+len(more)))
+			require.NoError(t, stop())
+			shutdown(t, q)
+
+			q = openQ(t, dir, opts)
+			n, _ = q.Depth()
+			assert.Zero(t, n, "nothing delivered again after a restart")
+			shutdown(t, q)
+		})
+	}
 }
