@@ -198,7 +198,7 @@ func TestIdleDrainedQueueFreesActiveSegment(t *testing.T) {
 			opts := Options{MemoryBytes: tc.memory}
 			q := openQ(t, dir, opts)
 			t.Cleanup(func() { _ = q.Shutdown(context.Background()) }) // before the unmount, if the test fails
-			ids := publishN(t, q, "f", 0, 200, 20) // ~1.2 MiB, one segment
+			ids := publishN(t, q, "f", 0, 200, 20)                     // ~1.2 MiB, one segment
 			require.Len(t, segFiles(t, dir), 1)
 			freeQueued := freeBytes(t, mnt)
 
