@@ -197,8 +197,9 @@ func TestIdleDrainedQueueFreesActiveSegment(t *testing.T) {
 			dir := filepath.Join(mnt, "q")
 			opts := Options{MemoryBytes: tc.memory}
 			q := openQ(t, dir, opts)
-			t.Cleanup(func() { _ = q.Shutdown(context.Background()) }) // before the unmount, if the test fails
-			ids := publishN(t, q, "f", 0, 200, 20)                     // ~1.2 MiB, one segment
+			// Closed before the unmount if the test fails.
+			t.Cleanup(func() { _ = q.Shutdown(context.Background()) })
+			ids := publishN(t, q, "f", 0, 200, 20) // ~1.2 MiB, one segment
 			require.Len(t, segFiles(t, dir), 1)
 			freeQueued := freeBytes(t, mnt)
 
