@@ -277,6 +277,26 @@ func emptySegments(t *testing.T, dir string) (empty, all int) {
 	return empty, len(m)
 }
 
+// waitQueueReclaimed waits until the queue under dataDir holds one empty
+// segment: everything delivered, and the delivered frames' space given back.
+func waitQueueReclaimed(t *testing.T, dataDir string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		m, err := filepath.Glob(filepath.Join(dataDir, "queue", "*.seg"))
+		require.NoError(t, err)
+		if len(m) == 1 {
+			if fi, err := os.Stat(m[0]); err == nil && fi.Size() == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue's delivered segments were not reclaimed within %s: %s", d, listDir(t, dataDir))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // The reproduction at a smaller scale: the data dir on a 48 MiB
 // tmpfs with ~12 MiB free, 20k logs/s through the real gRPC API. The server
 // must refuse (RESOURCE_EXHAUSTED + RetryInfo, /readyz 503 with the reason)
@@ -370,6 +390,12 @@ func TestEmbeddedDiskFull(t *testing.T) {
 	reason = waitReadyz(t, s, http.StatusServiceUnavailable, "disk nearly full: ", 20*time.Second)
 	assert.Contains(t, reason, "disk nearly full: ")
 	assert.EqualValues(t, acked, s.WaitCount(t, q, uint64(acked), 15*time.Second), "acked = queryable after the restart, no duplicates")
+	// The queue was drained at SIGTERM: once idle it gives back the space of
+	// its delivered segment. Take that space too, so that the refusal below
+	// is stable.
+	waitQueueReclaimed(t, s.DataDir, 15*time.Second)
+	leaveFree(t, filler, reserve/2)
+	waitReadyz(t, s, http.StatusServiceUnavailable, "disk nearly full: ", 10*time.Second)
 	ingest := sawmillv1.NewIngestServiceClient(s.Conn(t))
 	_, err := Push(context.Background(), ingest, Batch("after", 100, time.Now()))
 	st2 := status.Convert(err)
@@ -496,12 +522,7 @@ func TestEmbeddedDiskFullDrainedQueueAcceptsAgain(t *testing.T) {
 	var st statusJSON
 	require.Equal(t, http.StatusOK, s.Get(t, "/api/v1/status", nil, &st))
 	assert.Empty(t, st.DiskRefusing)
-	m, err := filepath.Glob(filepath.Join(s.DataDir, "queue", "*.seg"))
-	require.NoError(t, err)
-	require.Len(t, m, 1, "%s", listDir(t, s.DataDir))
-	fi, err := os.Stat(m[0])
-	require.NoError(t, err)
-	assert.Zero(t, fi.Size(), "the delivered frames' space is back")
+	waitQueueReclaimed(t, s.DataDir, time.Second) // already done: that is what made the room
 
 	resp, err := Push(context.Background(), sawmillv1.NewIngestServiceClient(conn), Batch("after", 100, time.Now()))
 	require.NoError(t, err)
