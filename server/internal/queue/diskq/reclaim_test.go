@@ -221,10 +221,10 @@ func TestReclaimWithConcurrentPublishes(t *testing.T) {
 	total := publishers*bursts*perBurst + len(hookIDs)
 	hookMu.Unlock()
 
-	got := rec.waitFor(t, total)
+	rec.waitFor(t, total)
 	require.Eventually(t, func() bool { return len(segFiles(t, dir)) == 1 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, stop())
-	got = rec.got()
+	got := rec.got()
 	assert.Len(t, got, total, "every batch once")
 	seen := map[string]bool{}
 	last := map[string]string{}
