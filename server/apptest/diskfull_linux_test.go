@@ -277,6 +277,26 @@ func emptySegments(t *testing.T, dir string) (empty, all int) {
 	return empty, len(m)
 }
 
+// waitQueueReclaimed waits until the queue under dataDir holds one empty
+// segment: everything delivered, and the delivered frames' space given back.
+func waitQueueReclaimed(t *testing.T, dataDir string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		m, err := filepath.Glob(filepath.Join(dataDir, "queue", "*.seg"))
+		require.NoError(t, err)
+		if len(m) == 1 {
+			if fi, err := os.Stat(m[0]); err == nil && fi.Size() == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue's delivered segments were not reclaimed within %s: %s", d, listDir(t, dataDir))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // The reproduction at a smaller scale: the data dir on a 48 MiB
 // tmpfs with ~12 MiB free, 20k logs/s through the real gRPC API. The server
 // must refuse (RESOURCE_EXHAUSTED + RetryInfo, /readyz 503 with the reason)
@@ -370,6 +390,12 @@ func TestEmbeddedDiskFull(t *testing.T) {
 	reason = waitReadyz(t, s, http.StatusServiceUnavailable, "disk nearly full: ", 20*time.Second)
 	assert.Contains(t, reason, "disk nearly full: ")
 	assert.EqualValues(t, acked, s.WaitCount(t, q, uint64(acked), 15*time.Second), "acked = queryable after the restart, no duplicates")
+	// The queue was drained at SIGTERM: once idle it gives back the space of
+	// its delivered segment. Take that space too, so that the refusal below
+	// is stable.
+	waitQueueReclaimed(t, s.DataDir, 15*time.Second)
+	leaveFree(t, filler, reserve/2)
+	waitReadyz(t, s, http.StatusServiceUnavailable, "disk nearly full: ", 10*time.Second)
 	ingest := sawmillv1.NewIngestServiceClient(s.Conn(t))
 	_, err := Push(context.Background(), ingest, Batch("after", 100, time.Now()))
 	st2 := status.Convert(err)
@@ -443,3 +469,66 @@ func TestEmbeddedRestartOnFullDisk(t *testing.T) {
 	s.Restart()
 	assert.EqualValues(t, 5000, s.WaitCount(t, url.Values{}, 5000, 15*time.Second))
 }
+
+// After a disk-full refusal the queue drains into the store; the delivered
+// frames still in the queue's newest segment are then the space that keeps
+// the disk under the reserve. With the filler left in place (nobody frees
+// space), the server must give that space back and accept again by itself.
+// Before, it kept refusing until an operator freed space: the segment (up to
+// 64 MiB of already stored records) was only deleted when the queue rolled
+// over to a new one, which a refusing server never does.
+func TestEmbeddedDiskFullDrainedQueueAcceptsAgain(t *testing.T) {
+	mnt := mountTmpfs(t, 40<<20)
+	const reserve = 4 << 20
+	s := &Server{t: t, GRPCAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), DataDir: filepath.Join(mnt, "data"),
+		Args: []string{"--disk-reserve", fmt.Sprint(reserve), "--queue-max-bytes", fmt.Sprint(16 << 20)}}
+	t.Cleanup(func() {
+		s.Kill()
+		if t.Failed() {
+			t.Logf("sawmill output:\n%s", tail(s.Logs(), 6000))
+		}
+	})
+	s.Restart()
+	filler := filepath.Join(mnt, "filler")
+	leaveFree(t, filler, 14<<20)
+
+	conn := s.Conn(t)
+	var clients []*loadClient
+	for i := range 4 {
+		// Ordinary (compressible) records: the store needs far less room
+		// than the queue, so once the queue's copy is gone there is room.
+		clients = append(clients, &loadClient{c: sawmillv1.NewIngestServiceClient(conn), service: fmt.Sprintf("drain-%d", i), records: 500})
+	}
+	stopLoad := load(clients, 20000)
+	defer stopLoad()
+	waitReadyz(t, s, http.StatusServiceUnavailable, "disk nearly full: ", 15*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); sum(clients, func(l *loadClient) *atomic.Int64 { return &l.diskReason }) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopLoad()
+	acked := sum(clients, func(l *loadClient) *atomic.Int64 { return &l.acked })
+	require.Positive(t, acked)
+	require.Positive(t, sum(clients, func(l *loadClient) *atomic.Int64 { return &l.diskReason }), "clients were told the disk is nearly full")
+	q := url.Values{}
+	assert.EqualValues(t, acked, s.WaitCount(t, q, uint64(acked), 15*time.Second), "acked records must all be queryable")
+	t.Logf("refused with %d records acked; %s free; %s", acked, diskguardBytes(statfsFree(t, mnt)), listDir(t, s.DataDir))
+
+	// The filler stays. The queue is drained: its delivered segment is
+	// replaced by an empty one and deleted, and the guard's next sample
+	// sees the space.
+	waitReadyz(t, s, http.StatusOK, "", 15*time.Second)
+	t.Logf("accepting again; %s free; %s", diskguardBytes(statfsFree(t, mnt)), listDir(t, s.DataDir))
+	assert.Equal(t, "0", metricValue(t, s, "sawmill_disk_ingest_refused"))
+	var st statusJSON
+	require.Equal(t, http.StatusOK, s.Get(t, "/api/v1/status", nil, &st))
+	assert.Empty(t, st.DiskRefusing)
+	waitQueueReclaimed(t, s.DataDir, time.Second) // already done: that is what made the room
+
+	resp, err := Push(context.Background(), sawmillv1.NewIngestServiceClient(conn), Batch("after", 100, time.Now()))
+	require.NoError(t, err)
+	assert.EqualValues(t, 100, resp.GetAccepted())
+	assert.EqualValues(t, acked+100, s.WaitCount(t, q, uint64(acked+100), 15*time.Second), "nothing lost or stored twice")
+	require.NoError(t, s.Stop(15*time.Second))
+}
+
+func diskguardBytes(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -22,5 +22,8 @@
 // sawmill_disk_ingest_refused (0/1) and sawmill_disk_refused_batches_total.
 //
 // The guard watches one filesystem; space taken by other processes counts
-// like any other. It does not make space: an operator (or retention) must.
+// like any other. It does not make space: an operator (or retention) must,
+// apart from the space the embedded queue gives back by itself (it deletes
+// what it has delivered, the newest segment once the queue is drained), which
+// the next sample sees.
 package diskguard

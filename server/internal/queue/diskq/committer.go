@@ -50,6 +50,9 @@ func (q *Queue) commitLoop() {
 		var first *publishReq
 		select {
 		case first = <-q.reqs:
+		case done := <-q.reclaims:
+			done <- c.reclaim()
+			continue
 		case <-q.stopCommit:
 			// No Publish can send any more; commit what was sent.
 			for {
@@ -310,4 +313,56 @@ func (c *committer) roll() error {
 	}
 	c.active, c.activeID, c.activeSize, c.needRoll, c.unsynced = f, id, 0, false, false
 	return nil
+}
+
+// reclaimResult is the committer's answer to a reclaim request.
+type reclaimResult struct {
+	rolled bool // the last segment was replaced; the old one is to be deleted
+	err    error
+}
+
+// reclaim replaces the last segment by an empty one if every frame in it is
+// acknowledged and no publish is under way. The old segment is then behind
+// the ack position, which moves to the new segment's start, and is deleted
+// by the next ack write. It runs on the committer goroutine between two
+// group commits, so nothing is being written: a publish that arrives
+// meanwhile waits for it and goes to the new segment.
+//
+// The new segment is made by a roll-over (created and its directory entry
+// fsynced before anything refers to it). An empty segment that a failed
+// commit's roll-over left active is taken as the new segment instead, which
+// needs no new file.
+func (c *committer) reclaim() reclaimResult {
+	q := c.q
+	q.mu.Lock()
+	ok := q.reclaimableLocked()
+	last := q.segs[len(q.segs)-1]
+	adopt := false
+	switch {
+	case !ok:
+	case c.active == nil:
+	case c.activeID == last.id:
+		ok = c.activeSize == last.end && !c.unsynced
+	default: // the active segment is not in segs: a commit that rolled over failed
+		adopt = c.activeID > last.id && c.activeSize == 0 && !c.unsynced && !c.needRoll
+		ok = adopt
+	}
+	q.mu.Unlock()
+	if !ok {
+		return reclaimResult{}
+	}
+	old := last.id
+	if !adopt {
+		if err := c.roll(); err != nil {
+			return reclaimResult{err: fmt.Errorf("diskq: replace delivered segment %d: %w", old, err)}
+		}
+	}
+	q.mu.Lock()
+	q.segs = append(q.segs, &segment{id: c.activeID})
+	q.rollReq = false // the new segment has nothing behind a corruption
+	q.normalizeAckLocked()
+	q.stats.Reclaimed++
+	q.mu.Unlock()
+	q.log.Debug("diskq: replaced the delivered last segment", zap.Uint64("segment", old), zap.Uint64("new_segment", c.activeID))
+	return reclaimResult{rolled: true}
 }

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sawmill-dev/sawmill/server/internal/pipeline"
 )
@@ -174,6 +176,114 @@ func TestDiskFullRestartDrainsAndFreesSegments(t *testing.T) {
 	// The position was written: nothing is delivered again.
 	q = openQ(t, dir, opts)
 	n, _ = q.Depth()
+	assert.Zero(t, n)
+	shutdown(t, q)
+}
+
+// Once the queue is idle with everything delivered, the newest segment's
+// delivered frames give their space back while Run keeps running. Before,
+// that segment was kept until the queue rolled over, so on a small disk the
+// server went on refusing after the queue had drained, with up to 64 MiB of
+// frames already in the store on the data volume.
+func TestIdleDrainedQueueFreesActiveSegment(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		memory int64
+	}{
+		{"delivered from the cache", 0},
+		{"read back from disk", -1}, // the reader's file must be closed too
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mnt := mountTmpfs(t, 4<<20)
+			dir := filepath.Join(mnt, "q")
+			opts := Options{MemoryBytes: tc.memory}
+			q := openQ(t, dir, opts)
+			// Closed before the unmount if the test fails.
+			t.Cleanup(func() { _ = q.Shutdown(context.Background()) })
+			ids := publishN(t, q, "f", 0, 200, 20) // ~1.2 MiB, one segment
+			require.Len(t, segFiles(t, dir), 1)
+			freeQueued := freeBytes(t, mnt)
+
+			rec := newRecorder()
+			stop := runQ(t, q, rec)
+			require.Equal(t, ids, rec.waitFor(t, len(ids)))
+			freed := func() bool { return freeBytes(t, mnt) >= freeQueued+1<<20 }
+			require.Eventually(t, freed, 10*time.Second, 20*time.Millisecond,
+				"free space %d, %d with the frames queued; segments %v", freeBytes(t, mnt), freeQueued, segSizes(t, dir))
+			assert.Equal(t, []int64{0}, segSizes(t, dir), "one empty segment left")
+			n, b := q.Depth()
+			assert.Zero(t, n)
+			assert.Zero(t, b)
+
+			// The queue goes on in the fresh segment.
+			more := publishN(t, q, "f", 200, 210, 20)
+			assert.Equal(t, append(ids, more...), rec.waitFor(t, len(ids)+len(more)))
+			require.NoError(t, stop())
+			shutdown(t, q)
+
+			q = openQ(t, dir, opts)
+			n, _ = q.Depth()
+			assert.Zero(t, n, "nothing delivered again after a restart")
+			shutdown(t, q)
+		})
+	}
+}
+
+// On a full disk a commit that rolled over fails and leaves the new, empty
+// segment active (not a segment per failure). Once the queue has drained,
+// the reclaim takes that empty segment as the new one, which needs no new
+// file on the full disk, and deletes the delivered one.
+func TestIdleDrainedQueueFreesSpaceOnFullDisk(t *testing.T) {
+	mnt := mountTmpfs(t, 2<<20)
+	dir := filepath.Join(mnt, "q")
+	opts := Options{SegmentBytes: 64 << 10}
+	q := openQ(t, dir, opts)
+	// Closed before the unmount if the test fails.
+	t.Cleanup(func() { _ = q.Shutdown(context.Background()) })
+	// A first delivery writes the ack file, which later positions overwrite
+	// in place (creating it needs space).
+	ids := publishN(t, q, "s", 0, 1, 20)
+	rec := newRecorder()
+	stop := runQ(t, q, rec)
+	rec.waitFor(t, 1)
+	require.NoError(t, stop())
+	_, err := os.Stat(filepath.Join(dir, ackFileName))
+	require.NoError(t, err)
+	ids = nil
+	for i := 1; ; i++ {
+		b := makeBatch(fmt.Sprintf("s-%05d", i), 20)
+		sizes := segSizes(t, dir)
+		if sizes[len(sizes)-1]+int64(proto.Size(b))+frameHeaderSize > opts.SegmentBytes {
+			break // the next publish rolls over
+		}
+		require.NoError(t, q.Publish(context.Background(), b))
+		ids = append(ids, b.GetBatchId())
+	}
+	fillDisk(t, filepath.Join(mnt, "filler"))
+	err = q.Publish(context.Background(), makeBatch("refused", 20))
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	files := segFiles(t, dir)
+	require.Len(t, files, 2)
+	require.Equal(t, []int64{segSizes(t, dir)[0], 0}, segSizes(t, dir), "the failed commit's roll-over left one empty segment")
+	freeFull := freeBytes(t, mnt)
+	reclaimed := q.Stats().Reclaimed
+
+	rec = newRecorder()
+	stop = runQ(t, q, rec)
+	require.Equal(t, ids, rec.waitFor(t, len(ids)))
+	require.Eventually(t, func() bool { return freeBytes(t, mnt) >= freeFull+48<<10 }, 10*time.Second, 20*time.Millisecond,
+		"free %d, %d before; segments %v", freeBytes(t, mnt), freeFull, segSizes(t, dir))
+	assert.Equal(t, files[1:], segFiles(t, dir), "the empty segment was taken, no file created")
+	assert.Equal(t, []int64{0}, segSizes(t, dir))
+	assert.EqualValues(t, reclaimed+1, q.Stats().Reclaimed)
+
+	require.NoError(t, os.Remove(filepath.Join(mnt, "filler")))
+	more := publishN(t, q, "s", 1+len(ids), 1+len(ids)+3, 20)
+	assert.Equal(t, append(ids, more...), rec.waitFor(t, len(ids)+len(more)))
+	require.NoError(t, stop())
+	shutdown(t, q)
+	q = openQ(t, dir, opts)
+	n, _ := q.Depth()
 	assert.Zero(t, n)
 	shutdown(t, q)
 }

@@ -52,7 +52,24 @@
 // power failure (its CRC then fails), an older or no position is used and
 // some acknowledged batches are delivered again, which is harmless because
 // the store skips batch ids it already has. Segments behind the acknowledged
-// position are deleted after the position is written; the last segment is
-// kept (with its delivered frames) until the queue rolls over to a new one,
-// so up to Options.SegmentBytes of delivered data stay on disk.
+// position are deleted after the position is written.
+//
+// The last segment takes the appends, so it is not behind the position even
+// when all of it is delivered. When Run has had nothing to deliver for a
+// second and every frame of the last segment is acknowledged (the queue is
+// drained, no publish under way), the queue reclaims that segment's space
+// instead of keeping up to Options.SegmentBytes of delivered frames until the
+// next roll-over: Run writes the position (the end of the segment), the
+// committer goroutine rolls over to a new, empty segment between two group
+// commits (a publish arriving meanwhile waits for that one file creation and
+// goes to the new segment; publishes never wait for it otherwise), the
+// position moves to the new segment's start and is written, and then the old
+// segment is deleted and Run's file of it closed, so the next statfs sees the
+// space. A crash of the process at any step leaves a queue that Open recovers without
+// delivering a delivered batch again or losing an undelivered one: before the
+// new position is written, the old segment has nothing after the old
+// position and the new one holds only batches published after the reclaim;
+// afterwards, Open deletes the old segment as being behind the position. If
+// the new segment cannot be created (no space for a file), the delivered one
+// is kept and the reclaim is retried later. Stats.Reclaimed counts reclaims.
 package diskq

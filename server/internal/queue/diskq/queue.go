@@ -24,8 +24,11 @@ var ErrClosed = fmt.Errorf("diskq: queue is shut down: %w", pipeline.ErrUnavaila
 const (
 	deadLetterDir   = "dead-letter"
 	persistInterval = 100 * time.Millisecond
-	minRetryAfter   = 100 * time.Millisecond
-	maxRetryAfter   = 5 * time.Second
+	// reclaimIdle is how long Run finds nothing to deliver before it
+	// reclaims the delivered frames of the last segment.
+	reclaimIdle   = time.Second
+	minRetryAfter = 100 * time.Millisecond
+	maxRetryAfter = 5 * time.Second
 )
 
 var _ pipeline.Queue = (*Queue)(nil)
@@ -39,6 +42,7 @@ type Queue struct {
 	lock *os.File
 
 	reqs       chan *publishReq
+	reclaims   chan chan reclaimResult // Run asks the committer to reclaim the last segment
 	stopCommit chan struct{}
 	commitDone chan struct{}
 	stopRun    chan struct{}
@@ -49,6 +53,8 @@ type Queue struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 	noPersist    atomic.Bool // tests: simulate a crash (skip the final ack write)
+	reclaimIdle  time.Duration
+	testHook     func(point string) // tests: called at each step of a reclaim and of an ack write
 
 	c committer // owned by the committer goroutine
 
@@ -84,6 +90,7 @@ type Stats struct {
 	Delivered       int64 // batches acknowledged after the consumer stored them
 	DeadLettered    int64 // batches written to dead-letter/
 	CorruptSegments int64 // segments cut short by a corrupt frame (at Open or while reading)
+	Reclaimed       int64 // fully delivered last segments replaced by an empty one while idle
 }
 
 // entry is one committed frame waiting in the cache or being delivered.
@@ -117,12 +124,15 @@ func Open(dir string, opts Options) (*Queue, error) {
 		log:        opts.Logger,
 		lock:       lock,
 		reqs:       make(chan *publishReq, 256),
+		reclaims:   make(chan chan reclaimResult),
 		stopCommit: make(chan struct{}),
 		commitDone: make(chan struct{}),
 		stopRun:    make(chan struct{}),
 		notify:     make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		rateStart:  time.Now(),
+
+		reclaimIdle: reclaimIdle,
 	}
 	if err := q.recover(); err != nil {
 		lock.Close()
@@ -437,6 +447,7 @@ func (q *Queue) persistAck() error {
 			q.mu.Unlock()
 			return err
 		}
+		q.hook("ack written")
 	}
 	var errs []error
 	for _, id := range del {
@@ -444,7 +455,25 @@ func (q *Queue) persistAck() error {
 			errs = append(errs, fmt.Errorf("diskq: remove acknowledged segment %d: %w", id, err))
 		}
 	}
+	if len(del) > 0 {
+		q.hook("segments deleted")
+	}
 	return errors.Join(errs...)
+}
+
+// hook calls the test hook, if any.
+func (q *Queue) hook(point string) {
+	if q.testHook != nil {
+		q.testHook(point)
+	}
+}
+
+// reclaimableLocked reports whether every frame of the last segment, which
+// holds some, is acknowledged and no publish is under way: then the segment
+// can be replaced by an empty one and deleted.
+func (q *Queue) reclaimableLocked() bool {
+	s := q.segs[len(q.segs)-1]
+	return len(q.segs) == 1 && s.end > 0 && q.ack == position{seg: s.id, off: s.end} && q.reservedBytes == 0
 }
 
 // sincePersist reports the time since the last ack write and whether an ack

@@ -250,21 +250,42 @@ func (r *reader) next(ctx context.Context) ([]*entry, error) {
 }
 
 // wait blocks until a frame is committed, writing a pending ack position
-// when due; it returns false if Run must stop.
+// when due; it returns false if Run must stop. Once it has waited
+// reclaimIdle, everything delivered is acknowledged (deliveries are
+// synchronous), so it reclaims the last segment's space.
 func (r *reader) wait(ctx context.Context) bool {
 	q := r.q
-	for {
-		var (
-			tick  <-chan time.Time
-			timer *time.Timer
-		)
+	reclaimAt := time.Now().Add(q.reclaimIdle)
+	for attempt := 0; ; {
+		if !reclaimAt.IsZero() && !time.Now().Before(reclaimAt) {
+			reclaimAt = time.Time{}
+			if err := r.reclaim(ctx); err != nil {
+				q.log.Warn("diskq: reclaim the delivered last segment; retrying", zap.Error(err))
+				reclaimAt = time.Now().Add(pipeline.Backoff(attempt, q.reclaimIdle, 30*time.Second))
+				attempt++
+			}
+		}
+		wake := time.Duration(-1) // no timer
 		if since, dirty := q.sincePersist(); dirty {
 			if since >= persistInterval {
 				if err := q.persistAck(); err != nil {
 					q.log.Error("diskq: write ack position", zap.Error(err))
 				}
 			}
-			timer = time.NewTimer(max(persistInterval-since, time.Millisecond))
+			wake = max(persistInterval-since, time.Millisecond)
+		}
+		r.closeStale()
+		if !reclaimAt.IsZero() {
+			if d := max(time.Until(reclaimAt), time.Millisecond); wake < 0 || d < wake {
+				wake = d
+			}
+		}
+		var (
+			tick  <-chan time.Time
+			timer *time.Timer
+		)
+		if wake >= 0 {
+			timer = time.NewTimer(wake)
 			tick = timer.C
 		}
 		woken, stop := false, false
@@ -286,6 +307,61 @@ func (r *reader) wait(ctx context.Context) bool {
 	}
 }
 
+// reclaim frees the space of the last segment when all of it is delivered:
+// the committer replaces it by an empty segment (see committer.reclaim), and
+// the ack position moved to the new segment is written before the delivered
+// one is deleted. A crash at any step leaves a consistent queue: before the
+// new position is written, Open finds the old segment with no unacknowledged
+// frame behind the old position (written first, here), and the new segment
+// empty or holding only frames committed after the reclaim; afterwards, Open
+// deletes the old segment as being behind the position.
+func (r *reader) reclaim(ctx context.Context) error {
+	q := r.q
+	q.mu.Lock()
+	ok := q.reclaimableLocked()
+	q.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := q.persistAck(); err != nil {
+		return err
+	}
+	q.hook("reclaim: position at the segment's end written")
+	done := make(chan reclaimResult, 1)
+	select {
+	case q.reclaims <- done:
+	case <-q.commitDone:
+		return nil
+	case <-q.stopRun:
+		return nil
+	case <-ctx.Done():
+		return nil
+	}
+	res := <-done
+	if !res.rolled {
+		return res.err
+	}
+	q.hook("reclaim: rolled over")
+	r.closeStale() // the old segment's space is freed when its last file is closed
+	return q.persistAck()
+}
+
+// closeStale closes the reader's file if its segment is no longer in the
+// queue (it is delivered and deleted, or about to be), so that it does not
+// keep the deleted file's space.
+func (r *reader) closeStale() {
+	if r.f == nil {
+		return
+	}
+	q := r.q
+	q.mu.Lock()
+	s, _ := q.findSegLocked(r.fID)
+	q.mu.Unlock()
+	if s == nil {
+		r.close()
+	}
+}
+
 // step returns the frame at the cursor and advances past it, or nil if no
 // frame is committed there yet.
 func (r *reader) step() (*entry, error) {
@@ -293,20 +369,15 @@ func (r *reader) step() (*entry, error) {
 	for {
 		q.mu.Lock()
 		s, next := q.findSegLocked(r.pos.seg)
-		if s == nil {
+		if s == nil || r.pos.off >= s.end {
 			q.mu.Unlock()
 			if next == nil {
 				return nil, nil
 			}
 			r.pos, r.idx = position{seg: next.id, off: next.start}, 0
-			continue
-		}
-		if r.pos.off >= s.end {
-			q.mu.Unlock()
-			if next == nil {
-				return nil, nil
+			if r.f != nil && r.fID != next.id {
+				r.close() // the segment behind is delivered: keep no file of it open
 			}
-			r.pos, r.idx = position{seg: next.id, off: next.start}, 0
 			continue
 		}
 		for e := q.cache.front(); e != nil && e.pos.less(r.pos); e = q.cache.front() {
