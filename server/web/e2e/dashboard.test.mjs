@@ -352,6 +352,8 @@ describe("overview and recent", () => {
     assert.match((await row.locator("td").nth(4).textContent()) ?? "", /just now|\ds ago/);
     assert.match((await page.textContent("[data-testid=ingested]")) ?? "", /^\d[\d,]*$/);
     assert.equal(await page.textContent("[data-testid=rejected]"), "0");
+    assert.equal(await page.textContent("[data-testid=refused]"), "0");
+    assert.equal(await page.locator("[data-testid=disk-refusing]").count(), 0, "no disk notice while the disk has room");
     assert.ok((await page.locator("[data-testid=chart-services] canvas").count()) > 0);
     assert.ok((await page.locator("[data-testid=chart-levels] canvas").count()) > 0);
     // Updated every second.

@@ -71,9 +71,14 @@ export interface Status {
   queue_bytes: number;
   ingested_records: number;
   stored_records: number;
+  /** Records of batches refused for good (invalid). */
   rejected_records: number;
+  /** Records of batches answered "retry later" (queue or disk full, a dependency away); clients retry them. */
+  refused_records: number;
   live_dropped_batches: number;
   mode: string;
+  /** Why ingest refuses batches for want of disk space (embedded mode); absent while it accepts them. */
+  disk_refusing?: string;
 }
 
 export interface Recent {

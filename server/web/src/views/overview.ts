@@ -293,6 +293,8 @@ export function overview(ctx: Ctx): View {
       item("Ingested", num(status.ingested_records), "", "ingested"),
       item("Stored", num(status.stored_records), "", "stored"),
       item("Rejected", num(status.rejected_records), status.rejected_records > 0 ? "bad" : "", "rejected"),
+      item("Refused (retry)", num(status.refused_records), status.refused_records > 0 ? "warnc" : "", "refused"),
+      ...(status.disk_refusing ? item("Disk", status.disk_refusing, "bad", "disk-refusing") : []),
       item("Live dropped", `${num(status.live_dropped_batches)} batches`, status.live_dropped_batches > 0 ? "warnc" : "", "live-dropped"),
     );
     text(updated, `updated ${new Date().toLocaleTimeString()}`);
