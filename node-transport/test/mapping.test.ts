@@ -148,3 +148,52 @@ test("parseTimestamp accepts unambiguous forms only", () => {
   ];
   for (const [v, want] of cases) assert.equal(parseTimestamp(v), want, String(v));
 });
+
+/** until waits, a turn of the event loop at a time, until cond() holds (at most 30 s). */
+async function until(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in 30 s");
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+test("close() delivers logs written while it flushes (a shutdown handler's own lines), then drops and counts later ones", async () => {
+  const sender = new FakeSender();
+  sender.delayMs = 300; // each answer: the window in which the test logs
+  const t = new SawmillTransport({ service: "x", flushIntervalMs: 60_000 }, sender);
+  const logger = winston.createLogger({ transports: [t] });
+  for (let i = 0; i < 10; i++) logger.info(`before ${i}`);
+  const closed = t.close(30_000);
+  logger.info("shutting down"); // while the first push waits for its answer
+  await until(() => sender.requests.length === 2);
+  logger.info("last request done"); // while the second does
+  assert.equal(await closed, true, "nothing lost");
+  const bodies = sender.records().map((r) => r.body);
+  assert.equal(bodies.length, 12, bodies.join());
+  assert.deepEqual(bodies.slice(10), ["shutting down", "last request done"]);
+  assert.equal(t.stats().droppedClosed, 0);
+  t.log({ level: "info", message: "after close" }, () => {});
+  assert.equal(t.stats().droppedClosed, 1, "after close() resolved: dropped and counted");
+});
+
+test("exitHook: on SIGTERM it drains, so what is logged while the flush waits is delivered too", async () => {
+  const sender = new FakeSender();
+  sender.delayMs = 300;
+  // The test process's own listener: with one present the hook does not re-raise the signal.
+  const keep = (): void => {};
+  process.on("SIGTERM", keep);
+  try {
+    const t = new SawmillTransport({ service: "x", flushIntervalMs: 60_000, exitHook: true }, sender);
+    const logger = winston.createLogger({ transports: [t] });
+    for (let i = 0; i < 5; i++) logger.info(`before ${i}`);
+    process.emit("SIGTERM", "SIGTERM");
+    await until(() => sender.requests.length === 1);
+    logger.info("request finished while flushing");
+    await until(() => t.stats().acked === 6 || sender.requests.length > 2);
+    assert.deepEqual(sender.records().map((r) => r.body), ["before 0", "before 1", "before 2", "before 3", "before 4", "request finished while flushing"]);
+    await t.close(100);
+  } finally {
+    process.off("SIGTERM", keep);
+  }
+});
