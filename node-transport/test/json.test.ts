@@ -158,3 +158,18 @@ test("NUL and unpaired surrogates become U+FFFD (the server refuses their escape
   assert.equal(v.ctl, "\u0001");
   assert.equal(v["k\ufffd"], 1);
 });
+
+test("bytes count as a nesting level: a Buffer deeper than 16 levels becomes a marked string, not {\"$bytes\"}", () => {
+  const depthOf = (v: unknown): number =>
+    v === null || typeof v !== "object" ? 0 : 1 + Math.max(0, ...Object.values(v as object).map(depthOf));
+  for (const levels of [14, 15, 16, 17, 20]) {
+    let v: unknown = Buffer.from("hi");
+    for (let i = 0; i < levels; i++) v = i % 2 === 0 ? [v] : { d: v };
+    const d = JSON.parse(doc({ v })) as unknown;
+    assert.ok(depthOf(d) <= 16, `${levels} wrappers: depth ${depthOf(d)}`);
+    const text = JSON.stringify(d);
+    // The top-level object is level 1, so 14 wrappers put the bytes object at level 16, 15 at 17.
+    if (levels === 14) assert.ok(text.includes('{"$bytes":"aGk="}'), text);
+    if (levels === 15) assert.ok(text.includes(`"[2 bytes]${TRUNCATED}"`), text);
+  }
+});

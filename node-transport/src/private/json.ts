@@ -277,7 +277,9 @@ export class JsonWriter {
     try {
       const bytes = bytesOf(v);
       if (bytes !== undefined) {
-        this.writeBytes(bytes);
+        // {"$bytes": ...} is an object: it counts as a nesting level too.
+        if (depth > this.limits.maxDepth) this.writeString(`[${bytes.byteLength} bytes]${TRUNCATED}`);
+        else this.writeBytes(bytes);
         return;
       }
       if (v instanceof Date) {
