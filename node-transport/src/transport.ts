@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 // type-check for consumers with and without esModuleInterop (a default import
 // of winston-transport's `export =` is TS1259 without it), and the ESM build
 // loads the CommonJS module through createRequire.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
 import TransportStream = require("winston-transport");
 import { DEFAULT_LIMITS, JsonWriter } from "./private/json.js";
 import { InfoMapper } from "./private/mapping.js";

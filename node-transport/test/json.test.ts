@@ -161,7 +161,7 @@ test("NUL and unpaired surrogates become U+FFFD (the server refuses their escape
 
 test("bytes count as a nesting level: a Buffer deeper than 16 levels becomes a marked string, not {\"$bytes\"}", () => {
   const depthOf = (v: unknown): number =>
-    v === null || typeof v !== "object" ? 0 : 1 + Math.max(0, ...Object.values(v as object).map(depthOf));
+    v === null || typeof v !== "object" ? 0 : 1 + Math.max(0, ...Object.values(v).map(depthOf));
   for (const levels of [14, 15, 16, 17, 20]) {
     let v: unknown = Buffer.from("hi");
     for (let i = 0; i < levels; i++) v = i % 2 === 0 ? [v] : { d: v };

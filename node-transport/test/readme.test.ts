@@ -60,14 +60,14 @@ function runProgram(name: string, code: string, opts: { args?: string[]; env?: R
     let stdout = "";
     let stderr = "";
     let acted = false;
-    p.stdout!.on("data", (d: Buffer) => {
+    p.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();
       if (opts.when !== undefined && !acted && opts.when.test(stdout)) {
         acted = true;
         opts.act?.(p);
       }
     });
-    p.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const killer = setTimeout(() => p.kill("SIGKILL"), 120_000);
     p.on("exit", (code, signal) => {
       clearTimeout(killer);
