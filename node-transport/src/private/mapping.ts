@@ -3,16 +3,20 @@
 //   level        -> severity_number (SeverityMapper) and severity_text (the
 //                   uncolored info[LEVEL], else info.level without ANSI codes)
 //   message      -> body (non-strings as JSON text), at most 64 KiB
-//   timestamp    -> time_unix_nano when it parses and lies in the range the
-//                   server accepts (2000-01-01 .. now + 24 h); otherwise the
-//                   original value is kept as the attribute "timestamp" and
-//                   the time is the moment of logging
+//   timestamp    -> time_unix_nano when it is unambiguous (parseTimestamp:
+//                   ISO 8601 / RFC 3339, RFC 2822 with a zone, unix ms, Date)
+//                   and lies in the range the server accepts (2000-01-01 ..
+//                   now + 24 h); otherwise (never guessed) the original value
+//                   is kept as the attribute "timestamp" and the time is the
+//                   moment of logging
 //   label        -> logger
 //   trace_id/span_id (or traceId/spanId) -> trace_id/span_id; else the active
 //                   OpenTelemetry span, when @opentelemetry/api is installed
 //   an Error (the info itself, one passed as a splat argument, an Error under
-//   "error"/"err", or info.stack from format.errors) -> error {type, message,
-//                   stack with its "Caused by:" chain}
+//   "error"/"err", or info.stack from format.errors, a string or nest-winston's
+//   [trace]) -> error {type, message, stack with its "Caused by:" chain}; the
+//                   Error's own fields stay attributes (under "err"/"error"
+//                   for one found there: errorProps)
 //   everything else (defaultMeta, child metadata, merged splat objects)
 //                -> attributes_json, by the rules in json.ts; splat arguments
 //                   no format interpolated are kept as the attribute "splat".
