@@ -57,7 +57,7 @@ export interface SawmillTransportOptions extends TransportStream.TransportStream
   flushTimeoutMs?: number | undefined;
   /** Called for every problem the transport reports (also emitted as 'warn'). Never throws into the transport. */
   onError?: ((err: SawmillError) => void) | undefined;
-  /** Opt-in: flush on 'beforeExit', and on SIGTERM/SIGINT flush then re-raise the signal. Default false. */
+  /** Opt-in: flush on 'beforeExit', and on SIGTERM/SIGINT flush until nothing is left, then re-raise the signal unless the application listens for it too. Default false. */
   exitHook?: boolean | undefined;
   /** Severity numbers (1-24) for custom level names, e.g. { fatal: 21, trace: 1 }. */
   severities?: Record<string, number> | undefined;
