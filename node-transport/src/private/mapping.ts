@@ -46,7 +46,7 @@ const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 const ANSI = /\u001b\[[0-9;]*m/g;
 const FORMAT_TOKENS = /%[scdjifoO]/;
 const ISO =
-  /^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|z|[+-]\d\d(?::?\d\d)?)?$/;
+  /^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))? ?(Z|z|[+-]\d\d(?::?\d\d)?)?$/;
 const RFC2822 =
   /^(?:[A-Za-z]{3}, ?)?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? (GMT|UTC|UT|Z|[+-]\d{4})$/;
 
@@ -114,7 +114,8 @@ function localMs(y: number, mo: number, d: number, h: number, mi: number, sec: n
  * parseTimestamp returns unix nanoseconds for a timestamp value, or undefined
  * when the value is not one of the unambiguous forms:
  *   - ISO 8601 / RFC 3339 text, "2026-11-01T10:20:30.123456789Z", with "Z"
- *     or an offset (+02:00, +0200, +02), "T" or a space between date and
+ *     or an offset (+02:00, +0200, +02; a space before it allowed, as
+ *     format.timestamp({ format: "YYYY-MM-DD HH:mm:ss ZZ" }) writes it), "T" or a space between date and
  *     time, up to 9 fraction digits; without a zone it is the process's local
  *     time (what format.timestamp({ format: "YYYY-MM-DD HH:mm:ss" }) writes);
  *   - RFC 7231 / RFC 2822 text with a zone, "Wed, 02 Dec 2026 05:00:00 GMT"
