@@ -25,7 +25,7 @@ for m in proto server sdk examples; do
 done
 
 # node-transport first: examples/payments installs it from the local folder.
-for p in node-transport server/web examples/payments examples/loadgen-node; do
+for p in node-transport server/web examples/payments examples/nestjs examples/loadgen-node; do
 	if [ -f "$p/package.json" ]; then
 		section "node: $p"
 		(cd "$p" && npm install --no-save --no-audit --no-fund && npm run --if-present lint && npm run --if-present typecheck && npm run --if-present test)

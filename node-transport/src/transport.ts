@@ -1,5 +1,10 @@
 import { hostname } from "node:os";
-import TransportStream from "winston-transport";
+// import = require, not a default import: the emitted declarations then
+// type-check for consumers with and without esModuleInterop (a default import
+// of winston-transport's `export =` is TS1259 without it), and the ESM build
+// loads the CommonJS module through createRequire.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+import TransportStream = require("winston-transport");
 import { DEFAULT_LIMITS, JsonWriter } from "./private/json.js";
 import { InfoMapper } from "./private/mapping.js";
 import { loadOtel } from "./private/otel.js";
@@ -15,53 +20,53 @@ export type OnFullPolicy = "drop-newest" | "drop-oldest";
 /** Options of SawmillTransport; winston's own transport options (level, format, silent, ...) apply too. */
 export interface SawmillTransportOptions extends TransportStream.TransportStreamOptions {
   /** The sawmill gRPC address: "host:port", "http://host:port" or "https://host:port". Default "127.0.0.1:7070". */
-  endpoint?: string;
+  endpoint?: string | undefined;
   /** Service name (required): 1-128 bytes of UTF-8 without control characters. */
   service: string;
   /** Instance name. Default: the host name. */
-  instance?: string;
+  instance?: string | undefined;
   /** Deployment environment, e.g. "production". */
-  environment?: string;
+  environment?: string | undefined;
   /** Version of the service, e.g. "1.4.2". */
-  version?: string;
+  version?: string | undefined;
   /** Extra resource attributes, sent once per batch. */
-  resourceAttributes?: Record<string, unknown>;
+  resourceAttributes?: Record<string, unknown> | undefined;
   /** Bearer token sent as "authorization: Bearer <token>". */
-  token?: string;
+  token?: string | undefined;
   /** TLS: true for the system roots, an object for custom roots or mutual TLS. Default: only for https:// endpoints. */
-  tls?: boolean | TlsOptions;
+  tls?: boolean | TlsOptions | undefined;
   /** Most records per batch (1-10000). Default 1000. */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Most encoded bytes per batch (64 KiB - 8 MiB). Default 4 MiB. */
-  maxBatchBytes?: number;
+  maxBatchBytes?: number | undefined;
   /** Longest a record waits before its batch is sent, in ms. Default 500. */
-  flushIntervalMs?: number;
+  flushIntervalMs?: number | undefined;
   /** Most bytes buffered in memory (unsent and in flight). Default 64 MiB. */
-  maxBufferBytes?: number;
+  maxBufferBytes?: number | undefined;
   /** What to drop when the buffer is full. Default "drop-newest". */
-  onFull?: OnFullPolicy;
+  onFull?: OnFullPolicy | undefined;
   /** Most batches in flight at once. Default 2. */
-  maxInFlight?: number;
+  maxInFlight?: number | undefined;
   /** How often a batch is retried after a retryable failure before it is dropped. Default Infinity (until acked or closed). */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /** Retry backoff: initial and maximum delay in ms (exponential, ±25% jitter). Default { initialMs: 100, maxMs: 5000 }. */
-  backoff?: { initialMs?: number; maxMs?: number };
+  backoff?: { initialMs?: number | undefined; maxMs?: number | undefined } | undefined;
   /** Deadline of one push request, in ms. Default 10000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Default timeout of flush() and close(), in ms. Default 10000. */
-  flushTimeoutMs?: number;
+  flushTimeoutMs?: number | undefined;
   /** Called for every problem the transport reports (also emitted as 'warn'). Never throws into the transport. */
-  onError?: (err: SawmillError) => void;
-  /** Opt-in: flush on 'beforeExit', and on SIGTERM/SIGINT flush then re-raise the signal. Default false. */
-  exitHook?: boolean;
+  onError?: ((err: SawmillError) => void) | undefined;
+  /** Opt-in: flush on 'beforeExit', and on SIGTERM/SIGINT flush until nothing is left, then re-raise the signal unless the application listens for it too. Default false. */
+  exitHook?: boolean | undefined;
   /** Severity numbers (1-24) for custom level names, e.g. { fatal: 21, trace: 1 }. */
-  severities?: Record<string, number>;
+  severities?: Record<string, number> | undefined;
   /** Attach the active OpenTelemetry span (when @opentelemetry/api is installed). Default true. */
-  otel?: boolean;
+  otel?: boolean | undefined;
   /** Longest string attribute value in characters before it is truncated. Default 8192. */
-  maxAttributeValueLength?: number;
+  maxAttributeValueLength?: number | undefined;
   /** Minimum time between two reports of the same kind (buffer full, server unavailable), in ms. Default 10000. */
-  reportIntervalMs?: number;
+  reportIntervalMs?: number | undefined;
 }
 
 /** Kinds of problems the transport reports. */
@@ -265,18 +270,38 @@ export class SawmillTransport extends TransportStream {
   }
 
   /**
-   * close flushes (up to timeoutMs), then releases the connection; logs still
-   * unacknowledged are counted as droppedClosed. Later logs are dropped.
-   * Idempotent; resolves true when nothing was lost. Never rejects.
+   * close flushes (up to timeoutMs) until nothing is left, including logs
+   * written while it flushes (a shutdown handler's own "shutting down"
+   * line, requests finishing), then releases the connection; logs still
+   * unacknowledged at the timeout are counted as droppedClosed, and logs
+   * written after close() resolved are dropped and counted. Idempotent;
+   * resolves true when nothing was lost. Never rejects.
    */
   // winston-transport calls close() on unpipe without awaiting it; the promise never rejects.
   // eslint-disable-next-line @typescript-eslint/no-misused-promises
   override close(timeoutMs: number = this.flushTimeoutMs): Promise<boolean> {
     if (this.closing === undefined) {
       this.removeExitHooks();
-      this.closing = this.pipeline.close(timeoutMs).catch(() => false);
+      const deadline = Date.now() + timeoutMs;
+      this.closing = this.drain(timeoutMs)
+        .then(() => this.pipeline.close(Math.max(0, deadline - Date.now())))
+        .catch(() => false);
     }
     return this.closing;
+  }
+
+  /**
+   * drain flushes until no log is pending, so logs written while a flush
+   * runs are waited for too; false when timeoutMs passes first.
+   */
+  private async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ok = await this.pipeline.flush(Math.max(0, deadline - Date.now()));
+      if (!ok) return false;
+      if (this.pipeline.pendingRecords === 0 || this.pipeline.isClosed) return true;
+      if (Date.now() >= deadline) return false;
+    }
   }
 
   /** stats returns the transport's counters. */
@@ -319,7 +344,7 @@ export class SawmillTransport extends TransportStream {
     const beforeExit = (): void => {
       if (flushing || this.pipeline.pendingRecords === 0 || this.pipeline.isClosed) return;
       flushing = true;
-      void this.flush().finally(() => {
+      void this.drain(this.flushTimeoutMs).finally(() => {
         flushing = false;
       });
     };
@@ -328,9 +353,13 @@ export class SawmillTransport extends TransportStream {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const onSignal = (): void => {
         this.removeExitHooks();
-        void this.flush().finally(() => {
+        // The application's own listeners, counted now: a once() listener is
+        // gone by the time the drain ends, but it handles this signal.
+        const handled = process.listenerCount(signal) > 0;
+        // Drain, not flush: what the process logs while shutting down goes too.
+        void this.drain(this.flushTimeoutMs).finally(() => {
           // Re-raise for the default action unless the application handles it.
-          if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+          if (!handled && process.listenerCount(signal) === 0) process.kill(process.pid, signal);
         });
       };
       process.once(signal, onSignal);

@@ -5,8 +5,38 @@
 import assert from "node:assert/strict";
 import winston from "winston";
 import { context, trace, TraceFlags } from "@opentelemetry/api";
+import { connect, createServer } from "node:net";
 import type TransportStream from "winston-transport";
 import { TRUNCATED } from "../src/private/json.js";
+
+/** refused returns the real error of a TCP connect to a loopback port nobody listens on. */
+async function refused(): Promise<NodeJS.ErrnoException> {
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === "object" && a !== null ? a.port : 0));
+    });
+  });
+  return new Promise((resolve) => {
+    const sock = connect(port, "127.0.0.1");
+    sock.on("error", (e) => resolve(e));
+    sock.on("connect", () => {
+      sock.destroy();
+      resolve(Object.assign(new Error("port unexpectedly open"), { code: "UNEXPECTED" }));
+    });
+  });
+}
+
+const econnrefused = await refused();
+
+/** A database driver's error, shaped like pg's DatabaseError. */
+class DatabaseError extends Error {
+  override name = "DatabaseError";
+  code = "23505";
+  detail = "Key (email)=(a@b.c) already exists.";
+  constraint = "users_email_key";
+  severity = "ERROR";
+}
 
 /** A record as it arrived, in one shape for both ends. */
 export interface RecordView {
@@ -44,6 +74,22 @@ function plain(transport: TransportStream, opts: winston.LoggerOptions = {}): wi
 }
 
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+/** ms of wall-clock fields in the process's local zone, in ns. */
+const localNs = (y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): bigint =>
+  BigInt(new Date(y, mo - 1, d, h, mi, s, ms).getTime()) * 1_000_000n;
+
+/** A nest-winston WinstonLogger-shaped call: what WinstonLogger.error(message, trace, context) passes to winston. */
+function nestError(l: winston.Logger, message: unknown, trace?: string, context?: string): void {
+  if (message instanceof Error) {
+    const { message: msg, name: _name, stack: _stack, ...meta } = message as Error & Record<string, unknown>;
+    void _name;
+    void _stack;
+    l.error(msg, { context, stack: [trace ?? message.stack], error: message, ...meta });
+    return;
+  }
+  l.error(message as string, { context, stack: [trace] });
+}
 
 export const cases: MappingCase[] = [
   {
@@ -291,6 +337,125 @@ export const cases: MappingCase[] = [
       assert.ok(long !== undefined);
       assert.ok(Buffer.byteLength(long.body) <= 64 * 1024);
       assert.ok(long.body.endsWith(TRUNCATED));
+    },
+  },
+  {
+    name: "an Error's own fields are kept wherever it sits: real ECONNREFUSED under err/error, a driver error, deep, causes",
+    count: 5,
+    logger: (t) => plain(t),
+    run: (l, tag) => {
+      l.error(`${tag} err`, { err: econnrefused });
+      l.error(`${tag} error`, { error: econnrefused, attempt: 2 });
+      const db = new DatabaseError(`duplicate key value violates unique constraint "users_email_key"`);
+      l.error(`${tag} db`, { err: db });
+      const wrapped = new Error("create user", { cause: db });
+      (wrapped as Error & { op?: string }).op = "insert";
+      l.error(`${tag} cause`, { err: wrapped });
+      l.warn(`${tag} deep`, { ctx: { retry: { last: econnrefused } }, all: [db] });
+    },
+    check: (rs, tag) => {
+      const want = { errno: econnrefused.errno, code: "ECONNREFUSED", syscall: "connect", address: "127.0.0.1", port: (econnrefused as { port?: number }).port };
+      assert.equal(typeof want.port, "number");
+      for (const key of ["err", "error"]) {
+        const r = byBody(rs, `${tag} ${key}`);
+        assert.equal(r.error?.type, "Error");
+        assert.match(r.error.message, /^connect ECONNREFUSED 127\.0\.0\.1:\d+$/);
+        assert.match(r.error.stack, /^Error: connect ECONNREFUSED/);
+        assert.deepEqual(r.attributes[key], want, `${key}: the fields winston's own JSON shows`);
+      }
+      assert.equal(byBody(rs, `${tag} error`).attributes.attempt, 2);
+      const db = byBody(rs, `${tag} db`);
+      assert.equal(db.error?.type, "DatabaseError");
+      assert.deepEqual(db.attributes.err, { name: "DatabaseError", code: "23505", detail: "Key (email)=(a@b.c) already exists.", constraint: "users_email_key", severity: "ERROR" });
+      const cause = byBody(rs, `${tag} cause`);
+      assert.match(cause.error!.stack, /\nCaused by: DatabaseError: duplicate key/);
+      assert.deepEqual(cause.attributes.err, {
+        op: "insert",
+        cause: { name: "DatabaseError", code: "23505", detail: "Key (email)=(a@b.c) already exists.", constraint: "users_email_key", severity: "ERROR" },
+      });
+      const deep = byBody(rs, `${tag} deep`);
+      const last = (deep.attributes.ctx as { retry: { last: Record<string, unknown> } }).retry.last;
+      assert.equal(last.code, "ECONNREFUSED");
+      assert.equal(last.syscall, "connect");
+      assert.equal(last.port, want.port);
+      assert.match(String(last.stack), /^Error: connect ECONNREFUSED/);
+      assert.equal((deep.attributes.all as Record<string, unknown>[])[0]!.constraint, "users_email_key");
+    },
+  },
+  {
+    name: "timestamps: unambiguous forms are kept, anything else is never guessed (observed time, original text kept)",
+    count: 6,
+    logger: (t) => plain(t),
+    run: (l, tag) => {
+      const dmy = winston.createLogger({ format: winston.format.timestamp({ format: "DD/MM/YYYY HH:mm:ss.SSS" }), transports: l.transports });
+      dmy.info(`${tag} dmy`);
+      l.info(`${tag} dmy-meta`, { timestamp: "02/12/2026 05:06:07.123" });
+      l.info(`${tag} local`, { timestamp: "2026-11-02 01:02:03.456" });
+      l.info(`${tag} rfc2822`, { timestamp: "Mon, 02 Nov 2026 01:02:03 GMT" });
+      l.info(`${tag} month13`, { timestamp: "2026-13-02T01:02:03Z" });
+      l.info(`${tag} epoch`, { timestamp: 1_793_581_323_456 });
+    },
+    check: (rs, tag) => {
+      for (const body of [`${tag} dmy`, `${tag} dmy-meta`, `${tag} month13`]) {
+        const r = byBody(rs, body);
+        assert.equal(typeof r.attributes.timestamp, "string", `${body}: the original text is kept`);
+        assert.ok(nowNs() - r.timeUnixNano < 600_000_000_000n && r.timeUnixNano <= nowNs(), `${body}: observed time, not a guess (${r.timeUnixNano})`);
+      }
+      assert.match(String(byBody(rs, `${tag} dmy`).attributes.timestamp), /^\d\d\/\d\d\/\d{4} \d\d:\d\d:\d\d\.\d{3}$/);
+      assert.equal(byBody(rs, `${tag} dmy-meta`).attributes.timestamp, "02/12/2026 05:06:07.123");
+      assert.equal(byBody(rs, `${tag} month13`).attributes.timestamp, "2026-13-02T01:02:03Z");
+      const local = byBody(rs, `${tag} local`);
+      assert.equal(local.timeUnixNano, localNs(2026, 11, 2, 1, 2, 3, 456), "no zone: the process's local time, as winston writes it");
+      assert.equal(local.attributes.timestamp, undefined);
+      assert.equal(byBody(rs, `${tag} rfc2822`).timeUnixNano, 1_793_581_323_000_000_000n);
+      assert.equal(byBody(rs, `${tag} epoch`).timeUnixNano, 1_793_581_323_456_000_000n);
+    },
+  },
+  {
+    name: "a message longer than 64 KiB is cut at exactly 64 KiB of UTF-8, with the marker",
+    count: 2,
+    logger: (t) => plain(t),
+    run: (l, tag) => {
+      l.info(`${tag} ` + "a".repeat(70_000));
+      l.info(`${tag} ` + "€".repeat(30_000));
+    },
+    check: (rs, tag) => {
+      const ascii = rs.find((r) => r.body.startsWith(`${tag} aaa`));
+      assert.ok(ascii !== undefined);
+      assert.equal(Buffer.byteLength(ascii.body), 64 * 1024, "as long as the limit allows");
+      assert.ok(ascii.body.endsWith("a" + TRUNCATED));
+      const euro = rs.find((r) => r.body.startsWith(`${tag} €€€`));
+      assert.ok(euro !== undefined);
+      const n = Buffer.byteLength(euro.body);
+      assert.ok(n <= 64 * 1024 && n > 64 * 1024 - 3, `${n} bytes`);
+      assert.ok(euro.body.endsWith("€" + TRUNCATED));
+    },
+  },
+  {
+    name: "nest-winston: logger.error(message, trace) gives the error field; Nest's ExceptionsHandler record has the stack once",
+    count: 3,
+    logger: (t) => plain(t),
+    run: (l, tag) => {
+      const err = new TypeError(`${tag} handler boom`);
+      nestError(l, `${tag} with trace`, err.stack, "UsersService");
+      nestError(l, err, undefined, "ExceptionsHandler");
+      nestError(l, `${tag} no trace`, undefined, "UsersService");
+    },
+    check: (rs, tag) => {
+      const traced = byBody(rs, `${tag} with trace`);
+      assert.equal(traced.error?.type, "TypeError");
+      assert.equal(traced.error?.message, `${tag} handler boom`);
+      assert.match(traced.error.stack, /^TypeError: .* handler boom\n\s+at /);
+      assert.equal(traced.attributes.stack, undefined);
+      assert.equal(traced.attributes.context, "UsersService");
+      const handler = byBody(rs, `${tag} handler boom`);
+      assert.equal(handler.error?.type, "TypeError");
+      assert.match(handler.error.stack, /^TypeError: .* handler boom\n\s+at /);
+      assert.deepEqual(Object.keys(handler.attributes), ["context"], "the stack once, in the error field");
+      assert.equal(handler.attributesRaw.includes("handler boom"), false);
+      const bare = byBody(rs, `${tag} no trace`);
+      assert.equal(bare.error, undefined);
+      assert.deepEqual(bare.attributes, { context: "UsersService" });
     },
   },
 ];

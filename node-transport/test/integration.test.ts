@@ -215,15 +215,26 @@ describe("server answers", { skip }, () => {
 
 const distEsm = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "esm", "index.js");
 
-/** runScript runs an ES module with node and resolves with its exit code and signal. */
-function runScript(source: string, signalAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+/**
+ * runScript runs an ES module with node and resolves with its exit code and
+ * signal. With signalWhenReady, SIGTERM is sent when the script prints the
+ * line "ready" (a handshake: it has installed what it needs), never after a
+ * guessed delay, so a slow, loaded machine cannot send it too early.
+ */
+function runScript(source: string, signalWhenReady = false): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, ["--input-type=module", "-e", source], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
-    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    let signalled = false;
+    p.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (signalWhenReady && !signalled && /^ready$/m.test(out)) {
+        signalled = true;
+        p.kill("SIGTERM");
+      }
+    });
     p.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const killer = setTimeout(() => p.kill("SIGKILL"), 30_000);
-    if (signalAfterMs !== undefined) setTimeout(() => p.kill("SIGTERM"), signalAfterMs);
+    const killer = setTimeout(() => p.kill("SIGKILL"), 120_000);
     p.on("exit", (code, signal) => {
       clearTimeout(killer);
       resolve({ code, signal, out });
@@ -272,8 +283,8 @@ describe("exit hook (opt-in)", { skip }, () => {
     assert.equal(views[0]?.severityNumber, 17);
   });
 
-  test("with it, SIGTERM flushes, then the signal's default action ends the process", { timeout: 60_000 }, async () => {
-    const r = await runScript(script(`${run}-sigterm`, true, true), 1500);
+  test("with it, SIGTERM flushes, then the signal's default action ends the process", { timeout: 180_000 }, async () => {
+    const r = await runScript(script(`${run}-sigterm`, true, true), true);
     assert.equal(r.signal, "SIGTERM", r.out);
     assert.equal(await server!.waitCount(`service=${run}-sigterm`, 50), 50);
   });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULT_LIMITS, JsonWriter, TRUNCATED, formatBigInt, formatNumber, truncateString } from "../src/private/json.js";
+import { DEFAULT_LIMITS, JsonWriter, TRUNCATED, errorProps, formatBigInt, formatNumber, truncateString } from "../src/private/json.js";
 
 function doc(fields: Record<string, unknown>, limits = DEFAULT_LIMITS): string {
   const w = new JsonWriter(limits);
@@ -157,4 +157,39 @@ test("NUL and unpaired surrogates become U+FFFD (the server refuses their escape
   assert.equal(v.pair, "🙂");
   assert.equal(v.ctl, "\u0001");
   assert.equal(v["k\ufffd"], 1);
+});
+
+test("bytes count as a nesting level: a Buffer deeper than 16 levels becomes a marked string, not {\"$bytes\"}", () => {
+  const depthOf = (v: unknown): number =>
+    v === null || typeof v !== "object" ? 0 : 1 + Math.max(0, ...Object.values(v).map(depthOf));
+  for (const levels of [14, 15, 16, 17, 20]) {
+    let v: unknown = Buffer.from("hi");
+    for (let i = 0; i < levels; i++) v = i % 2 === 0 ? [v] : { d: v };
+    const d = JSON.parse(doc({ v })) as unknown;
+    assert.ok(depthOf(d) <= 16, `${levels} wrappers: depth ${depthOf(d)}`);
+    const text = JSON.stringify(d);
+    // The top-level object is level 1, so 14 wrappers put the bytes object at level 16, 15 at 17.
+    if (levels === 14) assert.ok(text.includes('{"$bytes":"aGk="}'), text);
+    if (levels === 15) assert.ok(text.includes(`"[2 bytes]${TRUNCATED}"`), text);
+  }
+});
+
+test("errorProps: own enumerable fields, causes' and aggregated errors' fields, bounded, cycles cut", () => {
+  const inner = Object.assign(new Error("inner"), { code: "E_INNER" });
+  const agg = new AggregateError([inner, new Error("plain"), "not an error"], "all failed");
+  assert.deepEqual(errorProps(agg), { errors: [{ code: "E_INNER" }, null, null] });
+  const outer = Object.assign(new Error("outer", { cause: inner }), { status: 503 });
+  assert.deepEqual(errorProps(outer), { status: 503, cause: { code: "E_INNER" } });
+  assert.equal(errorProps(new Error("bare")), undefined, "nothing to add: no attribute");
+  const loop = Object.assign(new Error("loop"), { code: "E_LOOP" }) as Error & { cause?: unknown };
+  loop.cause = loop; // enumerable and circular
+  assert.deepEqual(errorProps(loop), { code: "E_LOOP" });
+  let chain: Error = Object.assign(new Error("c0"), { n: 0 });
+  for (let i = 1; i < 50; i++) chain = Object.assign(new Error(`c${i}`, { cause: chain }), { n: i });
+  let depth = 0;
+  for (let p = errorProps(chain) as { cause?: unknown } | undefined; p !== undefined; p = p.cause as typeof p) depth++;
+  assert.equal(depth, 8, "at most 8 links");
+  const hostile = new Error("hostile");
+  Object.defineProperty(hostile, "code", { enumerable: true, get: () => { throw new Error("no"); } });
+  assert.deepEqual(errorProps(hostile), { code: "[Unserializable: no]" });
 });

@@ -5,7 +5,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,7 +35,7 @@ function findFiles(dir: string, match: (name: string) => boolean, out: string[] 
   return out;
 }
 
-test("npm pack -> npm install <tarball> winston -> logs arrive from ESM and CommonJS", { skip, timeout: 300_000 }, async () => {
+test("npm pack -> npm install <tarball> winston -> logs arrive from ESM and CommonJS; the types check for every kind of consumer", { skip, timeout: 1_500_000 }, async () => {
   const s = server!;
   if (!existsSync(join(pkgDir, "dist", "esm", "index.js")) || !existsSync(join(pkgDir, "dist", "cjs", "index.js"))) {
     await exec(process.execPath, [join(pkgDir, "scripts", "build.mjs")], { cwd: pkgDir });
@@ -52,7 +52,13 @@ test("npm pack -> npm install <tarball> winston -> logs arrive from ESM and Comm
   const app = join(work, "app");
   await exec("mkdir", ["-p", app]);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true }));
-  await exec(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball, "winston@^3"], { cwd: app, timeout: 240_000 });
+  // TypeScript 5.x (whose defaults have no esModuleInterop) and the current
+  // major, besides the 6.x the package builds with, for the consumer type checks.
+  await exec(
+    npm,
+    ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball, "winston@^3", "@types/node@^20", "ts5@npm:typescript@~5.9.3", "ts7@npm:typescript@^7.0.2"],
+    { cwd: app, timeout: 240_000 },
+  );
   const native = findFiles(join(app, "node_modules"), (n) => n.endsWith(".node") || n === "binding.gyp");
   assert.deepEqual(native, [], "no native code installed");
 
@@ -75,22 +81,68 @@ test("npm pack -> npm install <tarball> winston -> logs arrive from ESM and Comm
     assert.equal(await s.waitCount(`service=${service}`, 25), 25, `${service} stored`);
   }
 
-  // Type declarations resolve for both module kinds.
-  const ts = `const t = new SawmillTransport({ service: "typed", level: "info", onFull: "drop-oldest", onError: (e) => e.code });
-    const p: Promise<boolean> = t.flush(1000);
-    void p;
-    const st: SawmillStats = t.stats();
-    void st;
-    void winston.createLogger({ transports: [t] });\n`;
-  writeFileSync(join(app, "typed.mts"), `import winston from "winston";\nimport { SawmillTransport, type SawmillStats } from "winston-sawmill";\n${ts}`);
-  writeFileSync(join(app, "typed.cts"), `import winston = require("winston");\nimport { SawmillTransport, type SawmillStats } from "winston-sawmill";\n${ts}`);
-  const tsc = join(pkgDir, "node_modules", "typescript", "bin", "tsc");
-  await exec(
-    process.execPath,
-    [tsc, "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022",
-      "--typeRoots", join(pkgDir, "node_modules", "@types"), "--types", "node", "typed.mts", "typed.cts"],
-    { cwd: app },
-  ).catch((e: { stdout?: string; message: string }) => {
-    assert.fail(`consumer type-check failed: ${e.stdout ?? e.message}`);
-  });
+  await typeChecks(app);
 });
+
+/** tsc runs one TypeScript compiler in dir and fails the test with its output when it reports errors. */
+async function tsc(dir: string, compiler: string, args: string[], what: string): Promise<void> {
+  const bin = compiler === "ts6" ? join(pkgDir, "node_modules", "typescript", "bin", "tsc") : join(dir, "..", "node_modules", compiler, "bin", "tsc"); // the app's, one directory up
+  const r = await exec(process.execPath, [bin, ...args], { cwd: dir, timeout: 300_000 }).then(
+    () => "",
+    (e: { stdout?: string; stderr?: string; message: string }) => `${e.stdout ?? ""}${e.stderr ?? ""}` || e.message,
+  );
+  assert.equal(r, "", `consumer type check (${what}) failed:\n${r}`);
+}
+
+/**
+ * typeChecks type-checks consumers of the installed package the ways users
+ * compile them: TypeScript 5.x with its defaults (CommonJS, node10
+ * resolution, no esModuleInterop, skipLibCheck off: errors inside the
+ * package's .d.ts count) with and without esModuleInterop, nodenext ESM and
+ * CommonJS files, the tsconfig `tsc --init` writes (exactOptionalPropertyTypes),
+ * under 5.x, the 6.x the package builds with and the current major (7.x).
+ * Every consumer reads `level` from the options type: winston's own options
+ * must be there.
+ */
+async function typeChecks(app: string): Promise<void> {
+  const use = (imports: string) => `${imports}
+const opts: SawmillTransportOptions = { service: "typed", level: "info", onFull: "drop-oldest", token: process.env.SAWMILL_TOKEN, onError: (e) => void e.code };
+const level: string | undefined = opts.level;
+// @ts-expect-error -- level is winston's, a string
+const wrong: SawmillTransportOptions = { service: "typed", level: 5 };
+const t = new SawmillTransport(opts);
+const p: Promise<boolean> = t.flush(1000);
+const st: SawmillStats = t.stats();
+const logger = winston.createLogger({ level: t.level ?? "info", transports: [t] });
+logger.info("typed");
+void [level, wrong, p, st];
+`;
+  const named = `import { SawmillTransport, type SawmillStats, type SawmillTransportOptions } from "winston-sawmill";`;
+  // CommonJS project (no "type"), the compilers' defaults.
+  const cjs = join(app, "cjs-defaults");
+  mkdirSync(cjs, { recursive: true });
+  writeFileSync(join(cjs, "package.json"), JSON.stringify({ name: "cjs-defaults", private: true }));
+  writeFileSync(join(cjs, "plain.ts"), use(`import * as winston from "winston";\n${named}`));
+  writeFileSync(join(cjs, "interop.ts"), use(`import winston from "winston";\n${named}`));
+  // ESM project ("type": "module"), files of both kinds, and the tsconfig of `tsc --init`.
+  const esm = join(app, "esm");
+  mkdirSync(esm, { recursive: true });
+  writeFileSync(join(esm, "package.json"), JSON.stringify({ name: "esm", private: true, type: "module" }));
+  writeFileSync(join(esm, "index.ts"), use(`import winston from "winston";\n${named}`));
+  writeFileSync(join(esm, "other.cts"), use(`import winston = require("winston");\n${named}`));
+  // The tsconfig of `tsc --init` (ESM only: it sets verbatimModuleSyntax).
+  const init = join(app, "init");
+  mkdirSync(init, { recursive: true });
+  writeFileSync(join(init, "package.json"), JSON.stringify({ name: "init", private: true, type: "module" }));
+  writeFileSync(join(init, "index.ts"), use(`import winston from "winston";\n${named}`));
+  // (Packages resolve from the app's node_modules, one directory up.)
+
+  for (const ts of ["ts5", "ts6", "ts7"]) {
+    if (ts !== "ts6") await tsc(cjs, ts, ["--noEmit", "--strict", "plain.ts"], `${ts} defaults, no esModuleInterop`);
+    await tsc(cjs, ts, ["--noEmit", "--strict", "--esModuleInterop", "interop.ts"], `${ts} defaults with esModuleInterop`);
+    await tsc(esm, ts, ["--noEmit", "--strict", "--module", "nodenext", "--target", "es2022", "index.ts", "other.cts"], `${ts} nodenext ESM + CommonJS`);
+    rmSync(join(init, "tsconfig.json"), { force: true });
+    await tsc(init, ts, ["--init"], `${ts} --init`);
+    await tsc(init, ts, ["--noEmit", "-p", "."], `${ts} with the tsconfig of tsc --init`);
+  }
+}

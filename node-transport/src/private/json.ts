@@ -277,7 +277,9 @@ export class JsonWriter {
     try {
       const bytes = bytesOf(v);
       if (bytes !== undefined) {
-        this.writeBytes(bytes);
+        // {"$bytes": ...} is an object: it counts as a nesting level too.
+        if (depth > this.limits.maxDepth) this.writeString(`[${bytes.byteLength} bytes]${TRUNCATED}`);
+        else this.writeBytes(bytes);
         return;
       }
       if (v instanceof Date) {
@@ -429,6 +431,64 @@ export class JsonWriter {
     }
     this.emit("}");
   }
+}
+
+/**
+ * errorProps returns what an Error carries besides its type, message and stack
+ * (which the record's error field holds): its own enumerable properties (code,
+ * errno, syscall, address, port, a database error's detail and constraint,
+ * ...), and, for its causes and aggregated errors that carry any, the same
+ * under "cause" and "errors". It returns undefined when there is nothing, so
+ * the attributes stay as they were. The result is a plain object the
+ * JsonWriter writes within its limits; it never throws.
+ */
+export function errorProps(e: Error): Record<string, unknown> | undefined {
+  return propsOf(e, [], 0);
+}
+
+const MAX_PROPS_CHAIN = 8;
+
+function propsOf(e: object, seen: object[], depth: number): Record<string, unknown> | undefined {
+  if (depth >= MAX_PROPS_CHAIN || seen.includes(e)) return undefined;
+  seen.push(e);
+  let out: Record<string, unknown> | undefined;
+  try {
+    for (const k in e) {
+      if (!Object.hasOwn(e, k) || k === "message" || k === "stack") continue;
+      let v: unknown;
+      try {
+        v = (e as Record<string, unknown>)[k];
+      } catch (err) {
+        v = `[Unserializable: ${describeThrown(err)}]`;
+      }
+      if (v === undefined) continue;
+      if ((k === "cause" || k === "errors") && isErrorChain(v)) continue; // below, as props
+      (out ??= {})[k] = v;
+    }
+    const cause = (e as { cause?: unknown }).cause;
+    if (cause instanceof Error) {
+      const p = propsOf(cause, seen, depth + 1);
+      if (p !== undefined) (out ??= {}).cause = p;
+    }
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors) && errors.some((x) => x instanceof Error)) {
+      let any = false;
+      const list = errors.slice(0, MAX_PROPS_CHAIN).map((x) => {
+        const p = x instanceof Error ? propsOf(x, seen, depth + 1) : undefined;
+        if (p !== undefined) any = true;
+        return p ?? null;
+      });
+      if (any) (out ??= {}).errors = list;
+    }
+  } catch (err) {
+    return { _unreadable: `[Unserializable: ${describeThrown(err)}]` };
+  }
+  return out;
+}
+
+/** isErrorChain reports whether v is an Error, or an array holding one (AggregateError.errors). */
+function isErrorChain(v: unknown): boolean {
+  return v instanceof Error || (Array.isArray(v) && v.some((x) => x instanceof Error));
 }
 
 /** errorType names an error's type: its name, else its constructor's name, else "Error". */

@@ -3,21 +3,25 @@
 //   level        -> severity_number (SeverityMapper) and severity_text (the
 //                   uncolored info[LEVEL], else info.level without ANSI codes)
 //   message      -> body (non-strings as JSON text), at most 64 KiB
-//   timestamp    -> time_unix_nano when it parses and lies in the range the
-//                   server accepts (2000-01-01 .. now + 24 h); otherwise the
-//                   original value is kept as the attribute "timestamp" and
-//                   the time is the moment of logging
+//   timestamp    -> time_unix_nano when it is unambiguous (parseTimestamp:
+//                   ISO 8601 / RFC 3339, RFC 2822 with a zone, unix ms, Date)
+//                   and lies in the range the server accepts (2000-01-01 ..
+//                   now + 24 h); otherwise (never guessed) the original value
+//                   is kept as the attribute "timestamp" and the time is the
+//                   moment of logging
 //   label        -> logger
 //   trace_id/span_id (or traceId/spanId) -> trace_id/span_id; else the active
 //                   OpenTelemetry span, when @opentelemetry/api is installed
 //   an Error (the info itself, one passed as a splat argument, an Error under
-//   "error"/"err", or info.stack from format.errors) -> error {type, message,
-//                   stack with its "Caused by:" chain}
+//   "error"/"err", or info.stack from format.errors, a string or nest-winston's
+//   [trace]) -> error {type, message, stack with its "Caused by:" chain}; the
+//                   Error's own fields stay attributes (under "err"/"error"
+//                   for one found there: errorProps)
 //   everything else (defaultMeta, child metadata, merged splat objects)
 //                -> attributes_json, by the rules in json.ts; splat arguments
 //                   no format interpolated are kept as the attribute "splat".
 
-import { JsonWriter, TRUNCATED, errorType, truncateString, type JsonLimits } from "./json.js";
+import { JsonWriter, TRUNCATED, errorProps, errorType, truncateString, type JsonLimits } from "./json.js";
 import type { RecordFields } from "./wire.js";
 import { SeverityMapper } from "./severity.js";
 import { Clock } from "./clock.js";
@@ -42,42 +46,87 @@ const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 const ANSI = /\u001b\[[0-9;]*m/g;
 const FORMAT_TOKENS = /%[scdjifoO]/;
 const ISO =
-  /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d(?::?\d\d)?)$/;
+  /^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))? ?(Z|z|[+-]\d\d(?::?\d\d)?)?$/;
+const RFC2822 =
+  /^(?:[A-Za-z]{3}, ?)?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d\d):(\d\d)(?::(\d\d))? (GMT|UTC|UT|Z|[+-]\d{4})$/;
 
 
-/** cutUtf8 truncates s to at most maxBytes UTF-8 bytes, marker included. */
-export function cutUtf8(s: string, maxBytes: number): string {
-  if (s.length * 3 <= maxBytes) return s;
-  if (Buffer.byteLength(s, "utf8") <= maxBytes) return s;
-  // Shrink in characters until the bytes fit (at most a few rounds).
-  let chars = Math.min(s.length, maxBytes);
-  for (;;) {
-    const t = truncateString(s, chars);
-    if (Buffer.byteLength(t, "utf8") <= maxBytes || chars <= TRUNCATED.length) return t;
-    chars = Math.floor(chars * 0.8);
+const TRUNCATED_BYTES = Buffer.byteLength(TRUNCATED, "utf8");
+
+/** utf8Prefix returns how many UTF-16 code units of s fit in maxBytes of UTF-8, never splitting a surrogate pair (a lone surrogate counts 3 bytes: it is written as U+FFFD). */
+function utf8Prefix(s: string, maxBytes: number): number {
+  let bytes = 0;
+  let i = 0;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    let n = 3;
+    let units = 1;
+    if (c < 0x80) n = 1;
+    else if (c < 0x800) n = 2;
+    else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n = 4;
+      units = 2;
+    }
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    i += units;
   }
+  return i;
 }
 
-/** parseTimestamp returns unix nanoseconds for a timestamp value, or undefined. */
+/**
+ * cutUtf8 returns s when it fits in maxBytes of UTF-8, else its longest
+ * prefix that fits with the marker appended: cut by bytes at a code point
+ * boundary, so the result is as long as the limit allows. The work is
+ * bounded by maxBytes, whatever the length of s.
+ */
+export function cutUtf8(s: string, maxBytes: number): string {
+  if (s.length * 3 <= maxBytes) return s;
+  if (s.length <= maxBytes && Buffer.byteLength(s, "utf8") <= maxBytes) return s;
+  return s.slice(0, utf8Prefix(s, Math.max(0, maxBytes - TRUNCATED_BYTES))) + TRUNCATED;
+}
+
+const MONTHS: Readonly<Record<string, number>> = {
+  jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11,
+};
+
+/**
+ * utcMs returns Date.UTC of the fields, or undefined when a field is out of
+ * range (Date.UTC would roll month 13 or day 31 of April over silently).
+ */
+function utcMs(y: number, mo: number, d: number, h: number, mi: number, sec: number): number | undefined {
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59) return undefined;
+  const ms = Date.UTC(y, mo - 1, d, h, mi, sec);
+  if (new Date(ms).getUTCDate() !== d) return undefined; // 31 April, 29 February of a common year
+  return ms;
+}
+
+/** localMs is utcMs for fields in the process's local time zone (how winston's format.timestamp renders a pattern without zone). */
+function localMs(y: number, mo: number, d: number, h: number, mi: number, sec: number): number | undefined {
+  if (utcMs(y, mo, d, h, mi, sec) === undefined) return undefined;
+  const t = new Date(y, mo - 1, d, h, mi, sec);
+  // A wall time skipped by a daylight-saving jump does not exist: do not guess.
+  if (t.getHours() !== h || t.getMinutes() !== mi) return undefined;
+  return t.getTime();
+}
+
+/**
+ * parseTimestamp returns unix nanoseconds for a timestamp value, or undefined
+ * when the value is not one of the unambiguous forms:
+ *   - ISO 8601 / RFC 3339 text, "2026-11-01T10:20:30.123456789Z", with "Z"
+ *     or an offset (+02:00, +0200, +02; a space before it allowed, as
+ *     format.timestamp({ format: "YYYY-MM-DD HH:mm:ss ZZ" }) writes it), "T" or a space between date and
+ *     time, up to 9 fraction digits; without a zone it is the process's local
+ *     time (what format.timestamp({ format: "YYYY-MM-DD HH:mm:ss" }) writes);
+ *   - RFC 7231 / RFC 2822 text with a zone, "Wed, 02 Dec 2026 05:00:00 GMT"
+ *     (Date.prototype.toUTCString);
+ *   - a number: unix milliseconds; a Date.
+ * Nothing else is guessed at (Date.parse reads "02/12/2026" as February 12th).
+ */
 export function parseTimestamp(v: unknown): bigint | undefined {
   let ms: number;
   if (typeof v === "string") {
-    const m = ISO.exec(v);
-    if (m !== null) {
-      const base = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
-      if (Number.isNaN(base)) return undefined;
-      let offsetMs = 0;
-      const tz = m[8]!;
-      if (tz !== "Z") {
-        const sign = tz[0] === "-" ? -1 : 1;
-        const digits = tz.slice(1).replace(":", "");
-        offsetMs = sign * (+digits.slice(0, 2) * 60 + +(digits.slice(2, 4) || "0")) * 60_000;
-      }
-      const frac = m[7] ?? "";
-      const fracNs = frac === "" ? 0n : BigInt(frac.padEnd(9, "0"));
-      return BigInt(base - offsetMs) * 1_000_000n + fracNs;
-    }
-    ms = Date.parse(v);
+    return parseTimestampText(v);
   } else if (typeof v === "number") {
     ms = v;
   } else if (v instanceof Date) {
@@ -87,6 +136,48 @@ export function parseTimestamp(v: unknown): bigint | undefined {
   }
   if (!Number.isFinite(ms)) return undefined;
   return BigInt(Math.trunc(ms)) * 1_000_000n + BigInt(Math.round((ms - Math.trunc(ms)) * 1e6));
+}
+
+function parseTimestampText(v: string): bigint | undefined {
+  const m = ISO.exec(v);
+  if (m !== null) {
+    const f = [+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!] as const;
+    const tz = m[8];
+    let base: number | undefined;
+    if (tz === undefined) {
+      base = localMs(...f);
+    } else {
+      base = utcMs(...f);
+      if (base !== undefined && tz !== "Z" && tz !== "z") {
+        const sign = tz[0] === "-" ? -1 : 1;
+        const digits = tz.slice(1).replace(":", "");
+        const oh = +digits.slice(0, 2);
+        const om = +(digits.slice(2, 4) || "0");
+        if (oh > 23 || om > 59) return undefined;
+        base -= sign * (oh * 60 + om) * 60_000;
+      }
+    }
+    if (base === undefined) return undefined;
+    const frac = m[7] ?? "";
+    const fracNs = frac === "" ? 0n : BigInt(frac.padEnd(9, "0"));
+    return BigInt(base) * 1_000_000n + fracNs;
+  }
+  const r = RFC2822.exec(v);
+  if (r !== null) {
+    const mo = MONTHS[r[2]!.toLowerCase()];
+    if (mo === undefined) return undefined;
+    let base = utcMs(+r[3]!, mo + 1, +r[1]!, +r[4]!, +r[5]!, +(r[6] ?? "0"));
+    if (base === undefined) return undefined;
+    const tz = r[7]!;
+    if (tz[0] === "+" || tz[0] === "-") {
+      const oh = +tz.slice(1, 3);
+      const om = +tz.slice(3, 5);
+      if (oh > 23 || om > 59) return undefined;
+      base -= (tz[0] === "-" ? -1 : 1) * (oh * 60 + om) * 60_000;
+    }
+    return BigInt(base) * 1_000_000n;
+  }
+  return undefined;
 }
 
 function inRange(ns: bigint, nowNs: bigint): boolean {
@@ -143,6 +234,26 @@ export function stackWithCauses(first: string, cause: unknown, aggregated?: unkn
   return out;
 }
 
+/**
+ * stackString returns the stack text of info.stack: a string (format.errors),
+ * or the first string of an array (nest-winston sends [trace]); else undefined.
+ */
+function stackString(v: unknown): string | undefined {
+  if (typeof v === "string") return v === "" ? undefined : v;
+  if (Array.isArray(v)) {
+    for (const x of v as unknown[]) if (typeof x === "string" && x !== "") return x;
+  }
+  return undefined;
+}
+
+/** errorMessageFromStack reads "boom" out of "TypeError: boom\n    at ...", or undefined when the stack does not start with "<type>: ". */
+function errorMessageFromStack(stack: string, type: string): string | undefined {
+  if (!stack.startsWith(`${type}: `)) return undefined;
+  const rest = stack.slice(type.length + 2);
+  const at = /\n\s+at /.exec(rest);
+  return at === null ? rest : rest.slice(0, at.index);
+}
+
 /** errorTypeFromStack reads "TypeError" out of a stack's first line "TypeError: boom". */
 function errorTypeFromStack(stack: string): string {
   const m = /^([A-Za-z_$][\w$.]*)(?::|\n|$)/.exec(stack);
@@ -166,6 +277,9 @@ interface Skip {
   usedCause: boolean;
   usedKey: string | undefined;
   extraSplat: unknown[] | undefined;
+  /** What the record's Error carries besides type, message and stack, and the key it goes under. */
+  errorFields: Record<string, unknown> | undefined;
+  errorFieldsKey: string | undefined;
 }
 
 /**
@@ -268,19 +382,38 @@ export class InfoMapper {
         usedKey = "err";
       }
     }
+    let errorFields: Record<string, unknown> | undefined;
+    let errorFieldsKey: string | undefined;
+    const stackText = stackString(info.stack);
     if (err !== undefined) {
       this.fillError(err, out);
-      // winston copies stack/cause of a meta Error into info; they are in the record's error now.
-      usedStack = typeof info.stack === "string";
+      // winston copies stack/cause of a meta Error into info; they are in the
+      // record's error now. nest-winston passes the stack again as [stack].
+      usedStack = info.stack !== undefined && (typeof info.stack === "string" || stackText === undefined || stackText === err.stack);
       usedCause = info.cause !== undefined && (info.cause === (err as { cause?: unknown }).cause || (info as unknown) === err);
-    } else if (typeof info.stack === "string" && info.stack !== "") {
-      // format.errors() turned an Error into { message, stack, cause }.
-      const stack = info.stack;
-      out.errorType = errorTypeFromStack(stack);
-      out.errorMessage = truncateString(typeof message === "string" ? message : out.body, MAX_ERROR_MESSAGE_CHARS);
-      out.errorStack = truncateString(stackWithCauses(stack, info.cause), MAX_ERROR_STACK_CHARS);
+      // The Error's own fields (code, errno, syscall, ...): an Error logged
+      // directly or as a meta argument has them in info already (winston
+      // merges them); one under "error"/"err" or in info.message keeps them
+      // under that key.
+      if (usedKey !== undefined || (err === message && !Object.hasOwn(info, "error"))) {
+        errorFields = errorProps(err);
+        errorFieldsKey = usedKey ?? "error";
+        // nest-winston spreads them into info as well: once is enough.
+        if (errorFields !== undefined && Object.keys(errorFields).every((k) => Object.hasOwn(info, k) && info[k] === errorFields![k])) {
+          errorFields = undefined;
+        }
+      }
+    } else if (stackText !== undefined) {
+      // format.errors() turned an Error into { message, stack, cause };
+      // nest-winston's logger.error(message, trace) sends { stack: [trace] }.
+      out.errorType = errorTypeFromStack(stackText);
+      out.errorMessage = truncateString(errorMessageFromStack(stackText, out.errorType) ?? (typeof message === "string" ? message : out.body), MAX_ERROR_MESSAGE_CHARS);
+      out.errorStack = truncateString(stackWithCauses(stackText, info.cause), MAX_ERROR_STACK_CHARS);
       usedStack = true;
       usedCause = info.cause !== undefined;
+    } else if (Array.isArray(info.stack) && info.stack.every((x) => x === undefined || x === null)) {
+      // nest-winston's logger.error(message) without a trace: { stack: [undefined] } says nothing.
+      usedStack = true;
     }
 
     // Attributes.
@@ -290,7 +423,7 @@ export class InfoMapper {
       const rest = splatError === undefined ? splat : splat.filter((a) => a !== splatError);
       if (rest.length > 0) extraSplat = rest;
     }
-    const skip: Skip = { keepTimestamp, useTraceFields, usedStack, usedCause, usedKey, extraSplat };
+    const skip: Skip = { keepTimestamp, useTraceFields, usedStack, usedCause, usedKey, extraSplat, errorFields, errorFieldsKey };
     out.attributesJson = this.attributes(info, skip);
   }
 
@@ -341,7 +474,10 @@ export class InfoMapper {
           if (skip.usedCause) continue;
           break;
         default:
-          if (k === skip.usedKey) continue;
+          if (k === skip.usedKey) {
+            if (skip.errorFields !== undefined) w.field(k, skip.errorFields);
+            continue;
+          }
       }
       let v: unknown;
       try {
@@ -350,6 +486,9 @@ export class InfoMapper {
         v = `[Unserializable: ${e instanceof Error ? e.message : "getter threw"}]`;
       }
       w.field(k, v);
+    }
+    if (skip.errorFields !== undefined && skip.usedKey === undefined && skip.errorFieldsKey !== undefined) {
+      w.field(skip.errorFieldsKey, skip.errorFields);
     }
     if (skip.extraSplat !== undefined) w.field("splat", skip.extraSplat);
     return w.end();
