@@ -44,18 +44,18 @@ export const DEFAULT_LIMITS: JsonLimits = {
 };
 
 
-// Characters the server refuses inside JSON strings even when escaped
-// (PostgreSQL jsonb cannot store them): NUL and unpaired UTF-16 surrogates.
-// eslint-disable-next-line no-control-regex -- NUL is exactly what this matches
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+// Characters the server refuses inside JSON strings even when escaped:
+// unpaired UTF-16 surrogates (they are not Unicode text). NUL is fine: it
+// travels as the escape \u0000 (the PostgreSQL store keeps it as U+FFFD).
+const UNSTORABLE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 // eslint-disable-next-line no-control-regex -- control characters need escaping
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 
 /**
- * quote returns s as a JSON string literal the server stores: NUL and
- * unpaired surrogates become U+FFFD. JSON.stringify escapes both as \uXXXX,
- * so the slower path runs only when the literal holds a \u escape.
+ * quote returns s as a JSON string literal the server stores: unpaired
+ * surrogates become U+FFFD. JSON.stringify escapes them as \uXXXX, so the
+ * slower path runs only when the literal holds a \u escape.
  */
 export function quote(s: string): string {
   // Most strings need no escaping at all: skip JSON.stringify's copy.
