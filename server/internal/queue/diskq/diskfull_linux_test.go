@@ -242,14 +242,14 @@ func TestIdleDrainedQueueFreesSpaceOnFullDisk(t *testing.T) {
 	t.Cleanup(func() { _ = q.Shutdown(context.Background()) })
 	// A first delivery writes the ack file, which later positions overwrite
 	// in place (creating it needs space).
-	ids := publishN(t, q, "s", 0, 1, 20)
+	publishN(t, q, "s", 0, 1, 20)
 	rec := newRecorder()
 	stop := runQ(t, q, rec)
 	rec.waitFor(t, 1)
 	require.NoError(t, stop())
 	_, err := os.Stat(filepath.Join(dir, ackFileName))
 	require.NoError(t, err)
-	ids = nil
+	var ids []string
 	for i := 1; ; i++ {
 		b := makeBatch(fmt.Sprintf("s-%05d", i), 20)
 		sizes := segSizes(t, dir)
