@@ -83,14 +83,14 @@ test("the dashboard asks for the token, then shows the logs", async () => {
   await page.fill("[data-testid=login-token]", UI);
   await page.click("[data-testid=login-submit]");
   await page.waitForURL(/\/search\?service=secure/);
-  await page.waitForSelector("[data-testid=search-rows] .body:text('behind the token')");
+  await page.waitForSelector("[data-testid=search-rows] .body:has-text('behind the token')");
   // The live tail authenticates its EventSource with the stored token.
   await page.goto(`${server.http}/tail?service=secure`);
   await page.waitForSelector('[data-testid=tail-state]:text("live")');
   const p = await Pusher.start(server.grpcAddr, INGEST);
   await p.push([{ service: "secure", level: "info", body: "streamed with a token" }]);
   await p.close();
-  await page.waitForSelector("[data-testid=tail-rows] .body:text('streamed with a token')", { timeout: 3000 });
+  await page.waitForSelector("[data-testid=tail-rows] .body:has-text('streamed with a token')", { timeout: 3000 });
   // Signing out forgets it.
   await page.click("text=Sign out");
   await page.goto(`${server.http}/`);

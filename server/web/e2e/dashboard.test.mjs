@@ -66,7 +66,9 @@ after(async () => {
   await server?.stop();
 });
 
-const searchLoaded = (page) => page.waitForSelector("[data-testid=search-rows][data-state=loaded]");
+/** searchLoaded waits for the rows, the count and the histogram: they load apart (e2e/searchpage.test.mjs). */
+const searchLoaded = (page) =>
+  Promise.all(["search-rows", "search-count", "search-histogram"].map((id) => page.waitForSelector(`[data-testid=${id}][data-state=loaded]`)));
 
 /** rowBodies returns the message column of the rows in a container. */
 async function rowBodies(page, container) {

@@ -48,7 +48,7 @@ test("a lost broker connection shows a gap notice in the live tail, and the tail
   await page.goto(`${server.http}/tail?service=${svc}`);
   await page.waitForSelector('[data-testid=tail-state]:text("live")');
   await pusher.push([{ service: svc, level: "info", body: "before the gap" }]);
-  await page.waitForSelector('[data-testid=tail-rows] .body:text("before the gap")');
+  await page.waitForSelector('[data-testid=tail-rows] .body:has-text("before the gap")');
   assert.equal(await page.isHidden("[data-testid=gap-notice]"), true, "no gap yet");
 
   await run("rabbitmqctl", ["-q", "close_all_connections", "-p", name, "closed by the dashboard e2e test"]);
@@ -73,7 +73,7 @@ test("a lost broker connection shows a gap notice in the live tail, and the tail
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  await page.waitForSelector('[data-testid=tail-rows] .body:text("after the gap")', { timeout: 10_000 });
+  await page.waitForSelector('[data-testid=tail-rows] .body:has-text("after the gap")', { timeout: 10_000 });
   assert.deepEqual(events.errors, [], "no page errors");
   await context.close();
 });

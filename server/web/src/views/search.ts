@@ -56,11 +56,16 @@ function describeRange(from: string, to: string): string {
 export function search(ctx: Ctx): View {
   let q = queryFromURL(ctx.url.searchParams);
   const prevCursors: string[] = [];
-  let abort = new AbortController();
+  // The page of rows and the totals (count, histogram) load apart.
+  let pageAbort = new AbortController();
+  let totalsAbort = new AbortController();
+  /** totalsKey is the search (without page) whose count and histogram are shown or loading. */
+  let totalsKey: string | null = null;
   let exportAbort: AbortController | null = null;
 
   const results = h("div", { class: "rows", "data-testid": "search-rows" });
-  const countEl = h("span", { class: "count", "data-testid": "search-count" });
+  const countEl = h("span", { class: "count", "data-testid": "search-count", "aria-live": "polite" });
+  const histStatus = h("span", { class: "muted small hist-status", "data-testid": "search-histogram-status", "aria-live": "polite" });
   const rangeEl = h("span", { class: "muted", "data-testid": "search-range" });
   const errEl = h("div", { class: "error-banner", role: "alert", "data-testid": "search-error" });
   errEl.hidden = true;
@@ -80,7 +85,7 @@ export function search(ctx: Ctx): View {
   const toIn = h("input", { type: "datetime-local", step: "1", "aria-label": "To", "data-testid": "range-to" });
   const limitSel = h(
     "select",
-    { "aria-label": "Page size", onchange: () => { run({ ...q, limit: Number(limitSel.value), cursor: "" }, true); } },
+    { "aria-label": "Page size", onchange: () => { run({ ...q, limit: Number(limitSel.value), cursor: "" }, true, true); } },
     PAGE_SIZES.map((n) => h("option", { value: String(n), selected: n === q.limit }, `${n} / page`)),
   );
   const presetBar = h("div", { class: "seg", role: "group", "aria-label": "Relative range" });
@@ -116,7 +121,7 @@ export function search(ctx: Ctx): View {
     ),
     bar.el,
     errEl,
-    h("div", { class: "panel" }, h("h2", null, "Matches over time ", h("span", { class: "muted small" }, "(drag to zoom)")), hist.el),
+    h("div", { class: "panel" }, h("h2", null, "Matches over time ", h("span", { class: "muted small" }, "(drag to zoom)"), " ", histStatus), hist.el),
     h(
       "div",
       { class: "toolbar" },
@@ -141,45 +146,107 @@ export function search(ctx: Ctx): View {
     text(rangeEl, describeRange(q.from, q.to));
   }
 
-  function run(next: Query, push: boolean): void {
+  /** run opens search next; keepTotals keeps the count and histogram when its filters and range are the same (another page size). */
+  function run(next: Query, push: boolean, keepTotals = false): void {
     if (next.cursor === "") prevCursors.length = 0;
     q = next;
     ctx.setQuery(queryParams(q), push);
-    void load();
+    load(keepTotals);
   }
 
-  async function load(): Promise<void> {
-    abort.abort();
-    abort = new AbortController();
-    const signal = abort.signal;
+  /**
+   * load fetches the page of rows, and the count and histogram of the
+   * search, as independent requests: rows render as soon as they arrive
+   * (on a big store the count and histogram scan every candidate block,
+   * seconds, while a page takes milliseconds); the count and histogram
+   * show "loading" until their own answer. A new search aborts every
+   * request of the previous one, and an answer is applied only while its
+   * search is current, so a late answer never overwrites a newer search.
+   * The count and histogram do not depend on the page, so with
+   * keepTotals (paging, another page size) they are kept when the filters
+   * and range are those they were asked for, and not scanned again.
+   */
+  function load(keepTotals: boolean): void {
+    const base = queryParams(q, false);
+    const key = base.toString();
     renderRangeControls();
+    void loadPage(base);
+    if (!keepTotals || key !== totalsKey) {
+      totalsKey = key;
+      loadTotals(base);
+    }
+  }
+
+  async function loadPage(base: URLSearchParams): Promise<void> {
+    pageAbort.abort();
+    const ac = (pageAbort = new AbortController());
     errEl.hidden = true;
     results.classList.add("loading");
     results.dataset.state = "loading";
-    const base = queryParams(q, false);
     const pageP = new URLSearchParams(base);
     pageP.set("limit", String(q.limit));
     if (q.cursor) pageP.set("cursor", q.cursor);
     try {
-      const [page] = await Promise.all([
-        get<Page>("/api/v1/logs", pageP, signal),
-        get<{ count: number }>("/api/v1/logs/count", base, signal).then((c) => {
-          text(countEl, `${num(c.count)} ${c.count === 1 ? "match" : "matches"}`);
-        }),
-        get<Stats>("/api/v1/stats", base, signal).then(drawHistogram),
-      ]);
-      if (signal.aborted) return;
+      const page = await get<Page>("/api/v1/logs", pageP, ac.signal);
+      if (ac.signal.aborted) return;
       replace(results, page.logs.length === 0 ? h("div", { class: "empty-rows" }, "No logs match.") : page.logs.map((e) => logRow(e, { fullDate: true })));
       renderPager(page);
       results.dataset.state = "loaded";
     } catch (e) {
-      if (isAbort(e)) return;
+      if (ac.signal.aborted || isAbort(e)) return;
       results.dataset.state = "error";
       errEl.hidden = false;
       text(errEl, errorText(e));
       replace(results);
     } finally {
-      results.classList.remove("loading");
+      if (pageAbort === ac) results.classList.remove("loading");
+    }
+  }
+
+  function loadTotals(base: URLSearchParams): void {
+    totalsAbort.abort();
+    const ac = (totalsAbort = new AbortController());
+    void loadCount(base, ac.signal);
+    void loadHistogram(base, ac.signal);
+  }
+
+  /** loadCount shows the count of matches; its error shows in its place (the rows stay). */
+  async function loadCount(base: URLSearchParams, signal: AbortSignal): Promise<void> {
+    countEl.dataset.state = "loading";
+    countEl.classList.remove("failed");
+    text(countEl, "counting…");
+    try {
+      const c = await get<{ count: number }>("/api/v1/logs/count", base, signal);
+      if (signal.aborted) return;
+      text(countEl, `${num(c.count)} ${c.count === 1 ? "match" : "matches"}`);
+      countEl.dataset.state = "loaded";
+    } catch (e) {
+      if (signal.aborted || isAbort(e)) return;
+      text(countEl, `count failed: ${errorText(e)}`);
+      countEl.classList.add("failed");
+      countEl.dataset.state = "error";
+    }
+  }
+
+  /** loadHistogram draws the matches over time; while it loads the previous chart stays, dimmed. */
+  async function loadHistogram(base: URLSearchParams, signal: AbortSignal): Promise<void> {
+    hist.el.dataset.state = "loading";
+    hist.el.classList.add("loading");
+    histStatus.classList.remove("failed");
+    text(histStatus, "loading…");
+    try {
+      const s = await get<Stats>("/api/v1/stats", base, signal);
+      if (signal.aborted) return;
+      drawHistogram(s);
+      text(histStatus, "");
+      hist.el.dataset.state = "loaded";
+    } catch (e) {
+      if (signal.aborted || isAbort(e)) return;
+      text(histStatus, `histogram failed: ${errorText(e)}`);
+      histStatus.classList.add("failed");
+      hist.el.dataset.state = "error";
+    } finally {
+      if (!signal.aborted) hist.el.classList.remove("loading");
     }
   }
 
@@ -191,13 +258,17 @@ export function search(ctx: Ctx): View {
     for (let t = from; t < to; t += step) xs.push(t);
     const idx = new Map(xs.map((t, i) => [t, i]));
     const per = new Map<string, number[]>();
+    let total = 0;
     for (const b of s.buckets) {
       const i = idx.get(Math.floor(Date.parse(b.start) / 1000 / step) * step);
       if (i === undefined) continue;
+      total += b.count;
       let arr = per.get(b.level);
       if (!arr) per.set(b.level, (arr = xs.map(() => 0)));
       arr[i] = (arr[i] ?? 0) + b.count;
     }
+    // The matches drawn, for tests and tools.
+    hist.el.dataset.total = String(total);
     const lv = LEVELS.filter((l) => per.has(l));
     if (lv.length === 0) lv.push("info");
     hist.setData(
@@ -222,7 +293,7 @@ export function search(ctx: Ctx): View {
             const c = prevCursors.pop() ?? "";
             q = { ...q, cursor: c };
             ctx.setQuery(queryParams(q), true);
-            void load();
+            load(true);
           },
         },
         "‹ Newer",
@@ -238,7 +309,7 @@ export function search(ctx: Ctx): View {
             prevCursors.push(q.cursor);
             q = { ...q, cursor: page.next_cursor ?? "" };
             ctx.setQuery(queryParams(q), true);
-            void load();
+            load(true);
           },
         },
         "Older ›",
@@ -292,11 +363,12 @@ export function search(ctx: Ctx): View {
     }
   }
 
-  void load();
+  load(false);
   return {
     el,
     dispose() {
-      abort.abort();
+      pageAbort.abort();
+      totalsAbort.abort();
       exportAbort?.abort();
       hist.destroy();
     },
