@@ -150,7 +150,7 @@ func questions(p dayParams) []*Question {
 			Params: v("step", shortDur(p.Step)), Match: func(*record) bool { return true }},
 		{Name: "window-word", Title: fmt.Sprintf("1-hour window, newest 100 with %q", word), Kind: qSearch, Path: "/api/v1/logs", Limit: 100,
 			Params: v("q", word, "from", strconv.FormatInt(winFrom, 10), "to", strconv.FormatInt(winTo, 10)),
-			Match: func(r *record) bool { return r.t >= winFrom && r.t < winTo && containsFold(r.e.Message, word) }},
+			Match:  func(r *record) bool { return r.t >= winFrom && r.t < winTo && containsFold(r.e.Message, word) }},
 		{Name: "trace-count", Title: "count a trace id (trace_id=)", Kind: qCount, Path: "/api/v1/logs/count",
 			Params: v("trace_id", workload.NeedleTraceID),
 			Match:  func(r *record) bool { return r.e.TraceID == workload.NeedleTraceID }, Base: func(*record) bool { return true }},
