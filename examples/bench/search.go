@@ -419,7 +419,10 @@ func searchLoad(ctx context.Context, o SearchOptions, p dayParams, grpcAddr, bas
 		reports[i] = filepath.Join(o.WorkDir, "source-"+svc+".json")
 		procs[i] = exec.Command(o.Bins.Loadgen, "--target", grpcAddr, "--service", svc, "--seed", strconv.Itoa(i+1),
 			"--records", strconv.Itoa(p.PerSvc), "--rate", "0", "--workload", string(p.Kind), "--span", p.Span.String(),
-			"--time-end", strconv.FormatInt(p.End, 10), "--marker-every", "0", "--max-time", o.LoadLimit.String(), "--report", reports[i])
+			"--time-end", strconv.FormatInt(p.End, 10), "--marker-every", "0", "--max-time", o.LoadLimit.String(),
+			// As fast as the server takes them: a log call waits while the
+			// server pushes back (its queue full) instead of failing.
+			"--block-timeout", "10m", "--report", reports[i])
 		outs[i] = &strings.Builder{}
 		procs[i].Stdout, procs[i].Stderr = &lockedWriter{w: outs[i]}, &lockedWriter{w: outs[i]}
 	}

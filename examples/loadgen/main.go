@@ -95,6 +95,7 @@ func run() error {
 	span := flag.Duration("span", 0, "with --records: spread the records' times evenly over this span before --time-end instead of stamping them now")
 	timeEnd := flag.Int64("time-end", 0, "with --span: end of the span, unix ns (default: now); every record is before it")
 	maxTime := flag.Duration("max-time", time.Hour, "with --records: give up after this long")
+	blockTimeout := flag.Duration("block-timeout", 10*time.Second, "longest a log call waits for room in the SDK's full buffer before the record counts as failed")
 	flag.Parse()
 	if *rate < 0 || (*rate == 0 && *records == 0) || *duration <= 0 || *batchSize <= 0 || *inflight <= 0 || *markerEvery < 0 || *records < 0 {
 		return errors.New("--duration, --batch and --inflight must be positive, --rate too unless --records is set, --marker-every and --records not negative")
@@ -133,7 +134,7 @@ func run() error {
 		// full the log call waits (and the pacing falls behind, which is
 		// reported); a record still refused is counted as failed.
 		FullPolicy:   sawmill.Block,
-		BlockTimeout: 10 * time.Second,
+		BlockTimeout: *blockTimeout,
 		OnError: func(err error) {
 			var se *sawmill.SendError
 			if errors.As(err, &se) {
