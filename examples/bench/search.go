@@ -343,13 +343,17 @@ func RunSearch(ctx context.Context, o SearchOptions) (*SearchResult, error) {
 	// Expected answers.
 	qs := questions(p)
 	if len(o.Questions) > 0 {
-		var keep []*Question
+		byName := map[string]*Question{}
 		for _, q := range qs {
-			for _, name := range o.Questions {
-				if strings.TrimSpace(name) == q.Name {
-					keep = append(keep, q)
-				}
+			byName[q.Name] = q
+		}
+		var keep []*Question
+		for _, name := range o.Questions {
+			q, ok := byName[strings.TrimSpace(name)]
+			if !ok {
+				return nil, fmt.Errorf("--questions: no question %q", name)
 			}
+			keep = append(keep, q)
 		}
 		qs = keep
 	}
