@@ -175,6 +175,15 @@ func searchMain(args []string) error {
 	var qNames []string
 	if *only != "" {
 		qNames = strings.Split(*only, ",")
+		known := map[string]bool{}
+		for _, q := range questions(dayParams{Services: []string{"x"}, PerSvc: 1, Span: time.Hour, Step: time.Hour}) {
+			known[q.Name] = true
+		}
+		for _, name := range qNames {
+			if !known[strings.TrimSpace(name)] {
+				return fmt.Errorf("--questions: no question %q", name)
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
