@@ -9,7 +9,7 @@ STATICCHECK_VERSION        := v0.8.2
 BIN := $(CURDIR)/.bin
 GO_MODULES := proto server sdk examples
 
-.PHONY: run build test tools generate check-generated lint bench bench-production clean
+.PHONY: run build test tools generate check-generated lint bench bench-production bench-search clean
 
 run:
 	go run ./server/cmd/sawmill
@@ -76,3 +76,15 @@ bench:
 bench-production:
 	mkdir -p bench-out
 	go run ./examples/bench --mode production --out bench-out/production-$$(date -u +%Y%m%dT%H%M%SZ).json $(BENCH_FLAGS)
+
+# The search benchmark (BENCHMARKS.md, "Search at the scale of a day"): the
+# day workload -- 9,000,000 standard records and 4,800,000 long lines, their
+# times spread over the last 24 h -- loaded through the real SDK into a fresh
+# sawmill of each store (embedded SQLite; PostgreSQL via --database-url, a
+# database of its own), then the question set, each answer checked against
+# the known count. Needs PostgreSQL on 127.0.0.1:5432 (psql on PATH) for the
+# postgres runs. BENCH_FLAGS narrows it, e.g. BENCH_FLAGS="--mode embedded
+# --workload standard" or "--records 3000000" or "--mixed 10s".
+bench-search:
+	mkdir -p bench-out
+	go run ./examples/bench search --mode embedded,postgres --workload standard,longline --out bench-out/search-$$(date -u +%Y%m%dT%H%M%SZ).json $(BENCH_FLAGS)

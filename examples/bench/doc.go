@@ -21,4 +21,26 @@
 // 127.0.0.1.
 //
 //	go run ./examples/bench --mode embedded --rate 100000 --duration 5s --sources 3 --sdk go --out bench.json
+//
+// The search subcommand measures search at the scale of a day (the "day"
+// workload, shared/WORKLOAD.md): for each store (embedded SQLite, or
+// PostgreSQL through --database-url alone with native daily partitions, in
+// a database of its own) and each workload (standard: the seed-burst
+// records; longline: 100-2,000-byte infrastructure lines), it starts a fresh
+// sawmill with retention off, loads --records records (9,000,000 standard,
+// 4,800,000 longline by default) through one loadgen process per service,
+// unpaced, their times spread evenly over the --span (24 h) before the load
+// started, with needles planted at known positions (workload.Day); waits
+// until the count is complete; measures ingest time, sawmill's CPU and RSS,
+// and the bytes on disk (du of the data dir; pg_database_size). It then
+// replays the generators to know every question's exact answer and asks
+// each question one warm-up plus --runs times, one at a time: median, p99
+// (the max below 100 runs), and the answer judged: ok, WRONG (a wrong
+// answer is never reported as fast), unsupported (a question the API cannot
+// ask yet: answered 400/404, or the new parameter ignored, the answer
+// equal to the one without it), or ERROR. --mixed 10s adds a phase of
+// --mixed-clients concurrent clients asking the supported questions at
+// random.
+//
+//	go run ./examples/bench search --mode embedded --workload standard --records 9000000 --runs 7 --out search.json
 package main

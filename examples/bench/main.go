@@ -51,6 +51,9 @@ type Output struct {
 }
 
 func mainErr() error {
+	if len(os.Args) > 1 && os.Args[1] == "search" {
+		return searchMain(os.Args[2:])
+	}
 	mode := flag.String("mode", "embedded", "embedded (disk queue + SQLite) or production (RabbitMQ + PostgreSQL)")
 	rate := flag.Int("rate", 100000, "records/s per source")
 	duration := flag.Duration("duration", 5*time.Second, "burst length")

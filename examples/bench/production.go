@@ -34,18 +34,7 @@ func setupProduction(ctx context.Context, o Options, logf func(string, ...any)) 
 	if au.User != nil {
 		user = au.User.Username()
 	}
-	run := func(limit time.Duration, name string, args ...string) error {
-		c, cancel := context.WithTimeout(ctx, limit)
-		defer cancel()
-		out, err := exec.CommandContext(c, name, args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	}
-	psql := func(sql string) error {
-		return run(60*time.Second, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pu.String(), "-c", sql)
-	}
+	run := func(limit time.Duration, name string, args ...string) error { return runCmd(ctx, limit, name, args...) }
 	if err := run(60*time.Second, "rabbitmqctl", "add_vhost", name); err != nil {
 		return prodEnv{}, nil, err
 	}
@@ -58,12 +47,47 @@ func setupProduction(ctx context.Context, o Options, logf func(string, ...any)) 
 		cleanupVhost()
 		return prodEnv{}, nil, err
 	}
-	if err := psql("CREATE DATABASE " + name); err != nil {
+	db, dropDB, err := createDatabase(ctx, o.PGURL, name, logf)
+	if err != nil {
 		cleanupVhost()
 		return prodEnv{}, nil, err
 	}
 	cleanup := func() {
 		cleanupVhost()
+		dropDB()
+	}
+	a := *au
+	a.Path = "/" + name
+	logf("production: vhost %s on %s, database %s on %s", name, au.Host, name, pu.Host)
+	return prodEnv{amqpURL: a.String(), dbURL: db, dbName: name}, cleanup, nil
+}
+
+// runCmd runs a command with a time limit and returns its error with its
+// output.
+func runCmd(ctx context.Context, limit time.Duration, name string, args ...string) error {
+	c, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	out, err := exec.CommandContext(c, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// createDatabase creates the database name on the PostgreSQL server of
+// pgURL (psql) and returns its URL and a drop that removes it.
+func createDatabase(ctx context.Context, pgURL, name string, logf func(string, ...any)) (string, func(), error) {
+	pu, err := url.Parse(pgURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse --pg-url: %w", err)
+	}
+	psql := func(sql string) error {
+		return runCmd(ctx, 60*time.Second, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pu.String(), "-c", sql)
+	}
+	if err := psql("CREATE DATABASE " + name); err != nil {
+		return "", nil, err
+	}
+	drop := func() {
 		// Retried: the server may be restarting (seen on this shared machine).
 		for attempt := 1; ; attempt++ {
 			err := psql("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
@@ -77,10 +101,7 @@ func setupProduction(ctx context.Context, o Options, logf func(string, ...any)) 
 			time.Sleep(2 * time.Second)
 		}
 	}
-	a := *au
-	a.Path = "/" + name
 	p := *pu
 	p.Path = "/" + name
-	logf("production: vhost %s on %s, database %s on %s", name, au.Host, name, pu.Host)
-	return prodEnv{amqpURL: a.String(), dbURL: p.String(), dbName: name}, cleanup, nil
+	return p.String(), drop, nil
 }

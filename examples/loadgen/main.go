@@ -8,6 +8,12 @@
 // marker_seq=N) whose hand-off time is reported, so a harness can measure
 // when it becomes visible.
 //
+// For the search benchmark (examples/bench search) it sends a fixed number
+// of records instead (--records), as fast as the server takes them (--rate
+// 0), from the "day" generators with their planted needles (--workload
+// standard or longline), with record times spread evenly over --span
+// before --time-end instead of now, and no markers (--marker-every 0).
+//
 // It prints one summary line (records acked by the server, how far behind
 // the pacing fell) and, with --report FILE, writes the same figures and the
 // markers as JSON. Records the SDK could not deliver are counted, never
@@ -84,9 +90,21 @@ func run() error {
 	report := flag.String("report", "", "write the figures and markers as JSON to this file")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this source to the file")
 	closeTimeout := flag.Duration("close-timeout", 60*time.Second, "longest wait for the last acknowledgements")
+	records := flag.Int("records", 0, "send exactly this many records (instead of --rate x --duration); with --rate 0 as fast as the server takes them")
+	kind := flag.String("workload", "", "record generator: empty for the seed burst's; standard or longline for the day workload's (with its planted needles; needs --records)")
+	span := flag.Duration("span", 0, "with --records: spread the records' times evenly over this span before --time-end instead of stamping them now")
+	timeEnd := flag.Int64("time-end", 0, "with --span: end of the span, unix ns (default: now); every record is before it")
+	maxTime := flag.Duration("max-time", time.Hour, "with --records: give up after this long")
+	blockTimeout := flag.Duration("block-timeout", 10*time.Second, "longest a log call waits for room in the SDK's full buffer before the record counts as failed")
 	flag.Parse()
-	if *rate <= 0 || *duration <= 0 || *batchSize <= 0 || *inflight <= 0 || *markerEvery <= 0 {
-		return errors.New("--rate, --duration, --batch, --inflight and --marker-every must be positive")
+	if *rate < 0 || (*rate == 0 && *records == 0) || *duration <= 0 || *batchSize <= 0 || *inflight <= 0 || *markerEvery < 0 || *records < 0 {
+		return errors.New("--duration, --batch and --inflight must be positive, --rate too unless --records is set, --marker-every and --records not negative")
+	}
+	if (*kind != "" || *span > 0) && *records == 0 {
+		return errors.New("--workload and --span need --records")
+	}
+	if *span > 0 && *markerEvery > 0 {
+		return errors.New("--span needs --marker-every 0 (markers are stamped now)")
 	}
 
 	if *cpuProfile != "" {
@@ -116,7 +134,7 @@ func run() error {
 		// full the log call waits (and the pacing falls behind, which is
 		// reported); a record still refused is counted as failed.
 		FullPolicy:   sawmill.Block,
-		BlockTimeout: 10 * time.Second,
+		BlockTimeout: *blockTimeout,
 		OnError: func(err error) {
 			var se *sawmill.SendError
 			if errors.As(err, &se) {
@@ -131,12 +149,33 @@ func run() error {
 	}
 	logger := zap.New(sawmillzap.NewCore(client, zapcore.DebugLevel))
 
-	gen := workload.New(*service, *seed)
 	total := int(int64(*rate) * int64(*duration) / int64(time.Second))
-	markers := make([]Marker, 0, int(*duration / *markerEvery)+1)
+	bound := *duration + 30*time.Second
+	next := workload.New(*service, *seed).Next
+	if *records > 0 {
+		total, bound = *records, *maxTime
+	}
+	if *kind != "" {
+		k, err := workload.ParseKind(*kind)
+		if err != nil {
+			return err
+		}
+		next = workload.NewDay(k, *service, *seed, total).Next
+	}
+	markers := []Marker{}
+	if *markerEvery > 0 {
+		markers = make([]Marker, 0, int(*duration / *markerEvery)+1)
+	}
 	start := time.Now()
-	deadline := start.Add(*duration + 30*time.Second) // bound: never run away
+	end := *timeEnd
+	if end == 0 {
+		end = start.UnixNano()
+	}
+	deadline := start.Add(bound) // bound: never run away
 	nextMarker := start
+	if *markerEvery == 0 {
+		nextMarker = time.Unix(1<<40, 0) // never
+	}
 	sent := 0
 	var maxBehind time.Duration
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -146,12 +185,15 @@ func run() error {
 	fs := make([]zap.Field, 0, 8)
 	for sent < total && ctx.Err() == nil && time.Now().Before(deadline) {
 		now := time.Now()
-		due := min(total, int(float64(*rate)*now.Sub(start).Seconds()))
-		if behind := time.Duration(float64(due-sent) / float64(*rate) * float64(time.Second)); behind > maxBehind {
+		due := min(total, sent+10000) // unpaced: check the deadline every 10,000
+		if *rate > 0 {
+			due = min(total, int(float64(*rate)*now.Sub(start).Seconds()))
+		}
+		if behind := time.Duration(float64(due-sent) / float64(*rate) * float64(time.Second)); *rate > 0 && behind > maxBehind {
 			maxBehind = behind
 		}
 		for ; sent < due; sent++ {
-			e := gen.Next()
+			e := next()
 			if !now.Before(nextMarker) {
 				seq := len(markers)
 				markers = append(markers, Marker{Seq: seq, HandedNS: time.Now().UnixNano()})
@@ -171,10 +213,13 @@ func run() error {
 			default:
 				ce = logger.Check(zapcore.ErrorLevel, e.Message)
 			}
+			if *span > 0 {
+				ce.Time = time.Unix(0, workload.TimeAt(end, *span, sent, total))
+			}
 			fs = fields(fs[:0], &e)
 			ce.Write(fs...)
 		}
-		if sent < total {
+		if sent < total && *rate > 0 {
 			<-tick.C
 		}
 	}
