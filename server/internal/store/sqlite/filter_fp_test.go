@@ -144,24 +144,24 @@ func longLine(rng *rand.Rand, b []byte) []byte {
 // fpResult is what measureFP finds for one full block of a shape.
 type fpResult struct {
 	textFP, numFP, attrFP float64 // share of absent needles / attribute values the filter lets through
-	filterBytes    int
-	records        int
+	filterBytes           int
+	records               int
 }
 
-// measureFP builds one block of maxBlockRecords records of shape and probes
+// measureFP builds one block of records records of shape and probes
 // its filter with probes needles and attribute values that no record has
 // (checked by brute force): " <word> " with a random 8-letter word (text),
 // " <number> " with a random 8-digit number (num; its trigrams are in
 // most blocks, so only whole words prune it), and user_id=<a number no
 // record uses> (attr).
-func measureFP(tb testing.TB, shape fpShape, probes int) fpResult {
+func measureFP(tb testing.TB, shape fpShape, records, probes int) fpResult {
 	rng := rand.New(rand.NewPCG(7, uint64(len(shape.name))))
 	var bs []*sawmillv1.LogBatch
 	var all strings.Builder
 	var body []byte
-	for i := 0; i < maxBlockRecords; i += 1000 {
+	for i := 0; i < records; i += 1000 {
 		bt := &sawmillv1.LogBatch{BatchId: fmt.Sprint(shape.name, i), Resource: &sawmillv1.Resource{Service: "svc"}}
-		for j := 0; j < 1000 && i+j < maxBlockRecords; j++ {
+		for j := 0; j < 1000 && i+j < records; j++ {
 			body = shape.body(rng, body[:0])
 			all.WriteString(strings.ToLower(string(body)))
 			all.WriteByte('\n')
@@ -191,7 +191,7 @@ func measureFP(tb testing.TB, shape fpShape, probes int) fpResult {
 				continue // present: not a probe of a false positive
 			}
 			n++
-			if mayMatchText(store.NewMatcher(store.Filter{Text: needle}), blk.blockMeta) {
+			if mayMatchText(store.NewMatcher(store.Filter{Text: needle}), blk.filter) {
 				hits++
 			}
 		}
@@ -200,7 +200,7 @@ func measureFP(tb testing.TB, shape fpShape, probes int) fpResult {
 	attrHits := 0
 	for range probes {
 		v := strconv.Itoa(1e5 + rng.IntN(1e9)) // user ids are below 1e5
-		if mayMatchText(store.NewMatcher(store.Filter{Attrs: []store.AttrMatch{{Key: "user_id", Value: v}}}), blk.blockMeta) {
+		if mayMatchText(store.NewMatcher(store.Filter{Attrs: []store.AttrMatch{{Key: "user_id", Value: v}}}), blk.filter) {
 			attrHits++
 		}
 	}
@@ -224,7 +224,7 @@ func BenchmarkFilterFP(b *testing.B) {
 		b.Run(sh.name, func(b *testing.B) {
 			var r fpResult
 			for range b.N {
-				r = measureFP(b, sh, 400)
+				r = measureFP(b, sh, maxBlockRecords, 400)
 			}
 			b.ReportMetric(100*r.textFP, "text-fp%")
 			b.ReportMetric(100*r.numFP, "num-fp%")
@@ -234,4 +234,4 @@ func BenchmarkFilterFP(b *testing.B) {
 	}
 }
 
-func filterBytes(b blockMeta) int { return len(b.bloom) }
+func filterBytes(b blockMeta) int { return len(b.filter.data) }
