@@ -105,7 +105,7 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 			jsonattr.EachBytes(r.GetAttributesJson(), c.filter.addAttr)
 		}
 	}
-	b.filter = filter{version: filterV2, data: c.filter.build()}
+	b.filter = c.filter.build()
 	b.data = c.compress(raw)
 	b.dataSize = len(b.data)
 	return b, raw, nil

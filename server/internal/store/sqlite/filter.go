@@ -15,41 +15,54 @@ import (
 //   - each top-level attribute as key and value text (as jsonattr.Equal
 //     compares them), so attr=key:value skips blocks without that pair.
 //
-// blocks.filter_version says how the blob in blocks.bloom is laid out:
+// A filter blob (blocks.bloom) tells its version by its length:
 //
-//   - filterV1 (blocks written before schema version 2): a bloom filter of a
-//     power-of-two size chosen from the record count (96 bits a record, at
-//     most 128 KiB), two bits per item. It saturates on long messages (a
-//     1 KB message has ~1,000 trigrams): ~28% false positives with random
-//     300-byte messages, ~74% at 1 KB, ~100% at 4 KB. Still read, never
-//     written.
-//   - filterV2: a bloom filter sized from the number of distinct items the
-//     block has (counted exactly while the block is built), 10 bits and 7
-//     probes an item, ~1% false positives. See filterV2Blob for the layout
-//     and buildFilter for what gives way when a block has too many
-//     distinct items.
+//   - filterV1 (blocks written by schema version 1): a bloom filter of a
+//     power-of-two size of at least 128 bytes, chosen from the record count
+//     (96 bits a record, at most 128 KiB), two bits per item. It saturates
+//     on long messages (a 1 KB message has ~1,000 trigrams): ~28% false
+//     positives with random 300-byte messages, ~74% at 1 KB, ~100% at 4 KB.
+//     Still read, never written.
+//   - filterV2: a length of 3 more than a multiple of 8, the first byte 2;
+//     a bloom filter sized from the number of distinct items the block has
+//     (counted exactly while the block is built), 10 bits and 7 probes an
+//     item, ~1% false positives. See filterV2Blob for the layout and
+//     filterSize for what gives way when a block has too many distinct
+//     items.
+//
+// The version is in the blob, not in a column of its own: a column added
+// to blocks would come after data, and reading it would make SQLite walk
+// each block's data overflow pages (a query then read all data to test
+// filters: 7x slower). Schema version 2 marks files that may hold filterV2
+// blobs, so an older binary refuses them instead of misreading.
 const (
 	filterV1 = 1
 	filterV2 = 2
 )
 
-// filter is a block's filter as stored. The zero filter (a query that did
-// not read it) and an unknown version let everything through.
-type filter struct {
-	version int
-	data    []byte
+// filter is a block's filter blob. An empty one (a query that did not read
+// it) and an unknown version let everything through.
+type filter []byte
+
+func (f filter) version() int {
+	switch {
+	case len(f) >= 128 && len(f)&(len(f)-1) == 0:
+		return filterV1
+	case len(f)%8 == 3 && f[0] == filterV2:
+		return filterV2
+	}
+	return 0
 }
 
 // mayContain reports whether a message containing needle (lower-cased) may
 // be in the block.
 func (f filter) mayContain(needle string) bool {
-	switch f.version {
+	switch f.version() {
 	case filterV1:
-		b := bloom(f.data)
-		return len(b) == 0 || mayContain(needle, true, b.has)
+		return mayContain(needle, true, bloom(f).has)
 	case filterV2:
-		b := filterV2Blob(f.data)
-		return len(b) == 0 || mayContain(needle, b.trigrams(), b.has)
+		b := filterV2Blob(f)
+		return mayContain(needle, b.trigrams(), b.has)
 	}
 	return true
 }
@@ -62,13 +75,11 @@ func (f filter) mayHaveAttr(key, value string) bool {
 		return true
 	}
 	h := attrHash([]byte(key), []byte(value))
-	switch f.version {
+	switch f.version() {
 	case filterV1:
-		b := bloom(f.data)
-		return len(b) == 0 || b.has(h)
+		return bloom(f).has(h)
 	case filterV2:
-		b := filterV2Blob(f.data)
-		return len(b) == 0 || b.has(h)
+		return filterV2Blob(f).has(h)
 	}
 	return true
 }
@@ -112,11 +123,12 @@ func (b bloom) has(h uint64) bool {
 	return b[p1>>3]&(1<<(p1&7)) != 0 && b[p2>>3]&(1<<(p2&7)) != 0
 }
 
-// filterV2Blob is a filterV2 blob: one byte k (probes an item), one byte of
-// flags (filterHasTrigrams), then the m bits of the bloom filter, m a
-// multiple of 64. Item i's probes are Kirsch-Mitzenmacher double hashing of
-// its mixed 64-bit hash, reduced to [0, m) by multiply-shift. An empty blob
-// is "no filter": the block had too many distinct items for one.
+// filterV2Blob is a filterV2 blob: the byte 2, one byte k (probes an
+// item), one byte of flags (filterHasTrigrams), then the m bits of the
+// bloom filter, m a multiple of 64. Item i's probes are Kirsch-Mitzenmacher
+// double hashing of its mixed 64-bit hash, reduced to [0, m) by
+// multiply-shift. The blob {2, 0, 0} (k = 0, no bits) is "no filter": the
+// block had too many distinct items for one, and every probe passes.
 type filterV2Blob []byte
 
 const filterHasTrigrams = 1
@@ -136,14 +148,14 @@ const (
 	filterMinBitsPerItem = 4
 )
 
-func (b filterV2Blob) trigrams() bool { return b[1]&filterHasTrigrams != 0 }
+func (b filterV2Blob) trigrams() bool { return b[2]&filterHasTrigrams != 0 }
 
 func (b filterV2Blob) has(h uint64) bool {
-	bits := b[2:]
+	bits := b[3:]
 	m := uint64(len(bits)) * 8
 	h = fmix(h)
 	h1, h2 := uint32(h), uint32(h>>32)|1
-	for range int(b[0]) {
+	for range int(b[1]) {
 		p := uint64(h1) * m >> 32
 		if bits[p>>3]&(1<<(p&7)) == 0 {
 			return false
@@ -154,11 +166,11 @@ func (b filterV2Blob) has(h uint64) bool {
 }
 
 func (b filterV2Blob) set(h uint64) {
-	bits := b[2:]
+	bits := b[3:]
 	m := uint64(len(bits)) * 8
 	h = fmix(h)
 	h1, h2 := uint32(h), uint32(h>>32)|1
-	for range int(b[0]) {
+	for range int(b[1]) {
 		p := uint64(h1) * m >> 32
 		bits[p>>3] |= 1 << (p & 7)
 		h1 += h2
@@ -179,24 +191,43 @@ func fmix(h uint64) uint64 {
 // filterBuilder counts a block's distinct items, then builds its filterV2.
 // It is reused from block to block; not safe for concurrent use.
 type filterBuilder struct {
-	seen []uint64 // bit set over the 2^24 possible trigrams, 2 MiB
-	tris []uint32 // the distinct trigrams of the block
-	toks hashSet  // the distinct word and attribute hashes of the block
+	ascii []uint64 // bit set over the 2^21 trigrams of 7-bit bytes, 256 KiB (fits a core's cache)
+	wide  []uint64 // bit set over the other trigrams (any byte), 2 MiB, made on first use
+	tris  []uint32 // the distinct trigrams of the block
+	toks  hashSet  // the distinct word and attribute hashes of the block
+	// recent is a direct-mapped cache in front of toks: templated text
+	// repeats its words, and most adds stop here, in a core's cache.
+	recent [4096]uint64
 }
 
 func (fb *filterBuilder) addTrigram(a, b, c byte) {
-	t := uint32(a)<<16 | uint32(b)<<8 | uint32(c)
-	w, bit := &fb.seen[t>>6], uint64(1)<<(t&63)
+	set, i := fb.ascii, uint32(a)<<14|uint32(b)<<7|uint32(c)
+	if (a|b|c)&0x80 != 0 {
+		if fb.wide == nil {
+			fb.wide = make([]uint64, 1<<24/64)
+		}
+		set, i = fb.wide, uint32(a)<<16|uint32(b)<<8|uint32(c)
+	}
+	w, bit := &set[i>>6], uint64(1)<<(i&63)
 	if *w&bit == 0 {
 		*w |= bit
-		fb.tris = append(fb.tris, t)
+		fb.tris = append(fb.tris, uint32(a)<<16|uint32(b)<<8|uint32(c))
 	}
+}
+
+func (fb *filterBuilder) addTok(h uint64) {
+	r := &fb.recent[(h>>52)&4095]
+	if *r == h && h != 0 {
+		return
+	}
+	*r = h
+	fb.toks.add(h)
 }
 
 // addText adds the trigrams and words of message s.
 func (fb *filterBuilder) addText(s string) {
-	if fb.seen == nil {
-		fb.seen = make([]uint64, 1<<24/64)
+	if fb.ascii == nil {
+		fb.ascii = make([]uint64, 1<<21/64)
 	}
 	if !isASCII(s) {
 		s = strings.ToLower(s)
@@ -217,41 +248,41 @@ func (fb *filterBuilder) addText(s string) {
 			continue
 		}
 		if start >= 0 {
-			fb.toks.add((h ^ 0xff) * mix)
+			fb.addTok((h ^ 0xff) * mix)
 			start = -1
 		}
 	}
 	if start >= 0 {
-		fb.toks.add((h ^ 0xff) * mix)
+		fb.addTok((h ^ 0xff) * mix)
 	}
 }
 
 func (fb *filterBuilder) addAttr(k, v []byte) bool {
-	fb.toks.add(attrHash(k, v))
+	fb.addTok(attrHash(k, v))
 	return true
 }
 
 // build returns the filterV2 blob of the items added since the last build
 // and forgets them.
-func (fb *filterBuilder) build() []byte {
+func (fb *filterBuilder) build() filter {
 	defer fb.reset()
 	m, k, trigrams := filterSize(fb.toks.len(), len(fb.tris))
 	if m == 0 {
-		return []byte{}
+		return filter{filterV2, 0, 0}
 	}
 	var flags byte
 	if trigrams {
 		flags = filterHasTrigrams
 	}
-	b := make(filterV2Blob, 2+m/8)
-	b[0], b[1] = byte(k), flags
+	b := make(filterV2Blob, 3+m/8)
+	b[0], b[1], b[2] = filterV2, byte(k), flags
 	fb.toks.each(b.set)
 	if trigrams {
 		for _, t := range fb.tris {
 			b.set(trigramHash(byte(t>>16), byte(t>>8), byte(t)))
 		}
 	}
-	return b
+	return filter(b)
 }
 
 // filterSize returns the bits m (0: no filter) and probes k of the filter
@@ -277,13 +308,19 @@ func filterSize(nTok, nTri int) (m, k int, trigrams bool) {
 
 func (fb *filterBuilder) reset() {
 	for _, t := range fb.tris {
-		fb.seen[t>>6] = 0
+		a, b, c := t>>16, t>>8&0xff, t&0xff
+		if (a|b|c)&0x80 != 0 {
+			fb.wide[t>>6] = 0
+		} else {
+			fb.ascii[(a<<14|b<<7|c)>>6] = 0
+		}
 	}
 	fb.tris = fb.tris[:0]
 	if cap(fb.tris) > 1<<20 {
 		fb.tris = nil
 	}
 	fb.toks.reset()
+	clear(fb.recent[:])
 }
 
 // hashSet is a set of 64-bit hashes, open addressing with linear probing;

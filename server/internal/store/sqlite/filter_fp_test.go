@@ -234,4 +234,4 @@ func BenchmarkFilterFP(b *testing.B) {
 	}
 }
 
-func filterBytes(b blockMeta) int { return len(b.filter.data) }
+func filterBytes(b blockMeta) int { return len(b.filter) }

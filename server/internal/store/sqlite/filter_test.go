@@ -46,7 +46,7 @@ func TestFilterHasNoFalseNegatives(t *testing.T) {
 	for _, n := range []int{1, 2} { // a second build reuses the builder
 		blk, _, err := c.build("s", []*sawmillv1.LogBatch{b}, nil)
 		require.NoError(t, err, n)
-		require.Equal(t, filterV2, blk.filter.version)
+		require.Equal(t, filterV2, blk.filter.version())
 		for _, body := range bodies {
 			lc := []rune(strings.ToLower(body))
 			for range 50 {
@@ -97,13 +97,20 @@ func TestFilterSize(t *testing.T) {
 // A block with too many distinct items gets no filter, which lets every
 // query through rather than answering wrongly.
 func TestFilterNoFilterLetsAllThrough(t *testing.T) {
-	f := filter{version: filterV2, data: []byte{}}
-	assert.True(t, f.mayContain(" anything "))
-	assert.True(t, f.mayHaveAttr("k", "v"))
-	unknown := filter{version: 99, data: []byte{1, 2, 3}}
-	assert.True(t, unknown.mayContain(" anything "))
-	assert.True(t, unknown.mayHaveAttr("k", "v"))
+	var fb filterBuilder
+	for i := range maxBits() / filterMinBitsPerItem * 5 / 4 {
+		fb.toks.add(uint64(i) * mix)
+	}
+	f := fb.build()
+	require.Equal(t, filterV2, f.version())
+	assert.Len(t, f, 3, "no bits")
+	for _, f := range []filter{f, nil, {3, 0, 0}, {9, 9, 9, 9}} {
+		assert.True(t, f.mayContain(" anything "), "%v", f)
+		assert.True(t, f.mayHaveAttr("k", "v"), "%v", f)
+	}
 }
+
+func maxBits() int { return filterMaxBytes * 8 }
 
 func TestHashSet(t *testing.T) {
 	var s hashSet

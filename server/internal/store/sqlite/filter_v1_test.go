@@ -115,7 +115,7 @@ func bruteCount(f store.Filter) int {
 }
 
 // TestFilterV1BlocksStillAnswer writes a store as schema version 1 did
-// (blocks with the old bloom and no filter_version column), opens it with
+// (blocks with the old record-count-sized bloom), opens it with
 // this code (which migrates it), adds new blocks, and checks that searches
 // and counts over old and new blocks are exact, and that old blocks are
 // still pruned by their filter.
@@ -156,7 +156,8 @@ func TestFilterV1BlocksStillAnswer(t *testing.T) {
 	// The old filter still prunes: an old block rules out another block's
 	// rare word and attribute value, and lets its own through.
 	for seq, bl := range v1 {
-		f := filter{version: filterV1, data: bl}
+		f := filter(bl)
+		require.Equal(t, filterV1, f.version())
 		for other := range 3 {
 			m := store.NewMatcher(store.Filter{Text: fmt.Sprintf(" rare%c ", 'a'+other)})
 			assert.Equal(t, seq == other, mayMatchText(m, f), "v1 block %d, word of %d", seq, other)
@@ -172,13 +173,16 @@ func TestFilterV1BlocksStillAnswer(t *testing.T) {
 		_, err := s.WriteBatches(ctx, v1Batches("orders", seq))
 		require.NoError(t, err)
 	}
+	var schemaVersion int
+	require.NoError(t, s.rdb.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&schemaVersion))
+	assert.Equal(t, 2, schemaVersion, "older binaries must refuse a file that may hold filterV2 blobs")
 	var versions []int
-	rows, err := s.rdb.QueryContext(ctx, `SELECT filter_version FROM blocks ORDER BY id`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT bloom FROM blocks ORDER BY id`)
 	require.NoError(t, err)
 	for rows.Next() {
-		var v int
-		require.NoError(t, rows.Scan(&v))
-		versions = append(versions, v)
+		var f []byte
+		require.NoError(t, rows.Scan(&f))
+		versions = append(versions, filter(f).version())
 	}
 	require.NoError(t, rows.Err())
 	assert.Equal(t, []int{filterV1, filterV1, filterV1, filterV2, filterV2}, versions)

@@ -97,7 +97,7 @@ func (it *blockIter) next(ctx context.Context) (blockMeta, bool, error) {
 func (it *blockIter) fill(ctx context.Context) error {
 	cols := `id, service, min_time, max_time, records, max_sev, n_trace, n_debug, n_info, n_warn, n_error, n_fatal`
 	if it.withData {
-		cols += `, filter_version, bloom`
+		cols += `, bloom`
 	}
 	q := `SELECT ` + cols + ` FROM blocks WHERE ` + it.where
 	args := slices.Clone(it.args)
@@ -125,10 +125,9 @@ func (it *blockIter) fill(ctx context.Context) error {
 		var b blockMeta
 		dest := []any{&b.id, &b.service, &b.minTime, &b.maxTime, &b.records, &b.maxSev,
 			&b.levels[0], &b.levels[1], &b.levels[2], &b.levels[3], &b.levels[4], &b.levels[5]}
-		var f filter
 		var bl sql.RawBytes // valid until the next row: only tested here
 		if it.withData {
-			dest = append(dest, &f.version, &bl)
+			dest = append(dest, &bl)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			_ = rows.Close()
@@ -141,8 +140,7 @@ func (it *blockIter) fill(ctx context.Context) error {
 		} else {
 			it.lastT = b.minTime
 		}
-		f.data = bl
-		if it.withData && !mayMatchText(it.m, f) {
+		if it.withData && !mayMatchText(it.m, filter(bl)) {
 			continue
 		}
 		it.chunk = append(it.chunk, b)

@@ -134,10 +134,11 @@ var schema = [][]string{
 			total INTEGER NOT NULL
 		) WITHOUT ROWID`,
 	},
-	{
-		// Blocks written before this version keep their filterV1 blob.
-		`ALTER TABLE blocks ADD COLUMN filter_version INTEGER NOT NULL DEFAULT 1`,
-	},
+	// Version 2: blocks.bloom may hold filterV2 blobs (filter.go), which a
+	// version-1 binary would misread; blocks written before keep their
+	// filterV1 blob. No statement: the version alone makes older binaries
+	// refuse the file.
+	{},
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -257,8 +258,8 @@ func (s *Store) writeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 	}
 	defer func() { _ = tx.Rollback() }()
 	insBlock, err := tx.PrepareContext(ctx, `INSERT INTO blocks
-		(service, min_time, max_time, records, max_sev, n_trace, n_debug, n_info, n_warn, n_error, n_fatal, filter_version, bloom, data)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+		(service, min_time, max_time, records, max_sev, n_trace, n_debug, n_info, n_warn, n_error, n_fatal, bloom, data)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prepare block insert: %w", err)
 	}
@@ -269,7 +270,7 @@ func (s *Store) writeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 	for _, blk := range blocks {
 		l := blk.levels
 		res, err := insBlock.ExecContext(ctx, blk.service, blk.minTime, blk.maxTime, blk.records, blk.maxSev,
-			l[0], l[1], l[2], l[3], l[4], l[5], blk.filter.version, blk.filter.data, blk.data)
+			l[0], l[1], l[2], l[3], l[4], l[5], []byte(blk.filter), blk.data)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: insert block of %s: %w", blk.service, err)
 		}
