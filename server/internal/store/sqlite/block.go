@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"github.com/klauspost/compress/s2"
 	"google.golang.org/protobuf/proto"
@@ -33,7 +32,7 @@ type blockMeta struct {
 	records  int64
 	maxSev   int32
 	levels   [store.NumLevels]int64
-	bloom    bloom
+	filter   filter
 	dataSize int
 }
 
@@ -53,7 +52,8 @@ type batchRef struct {
 // codec encodes and decodes blocks. build is called by one writer at a
 // time; decode is safe for concurrent use.
 type codec struct {
-	out []byte // build's S2 output, reused
+	out    []byte        // build's S2 output, reused
+	filter filterBuilder // build's filter, reused
 }
 
 // compress returns s2Magic + S2(raw) in a new slice of its exact size.
@@ -82,7 +82,6 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 	for _, batch := range bs {
 		b.records += int64(len(batch.GetRecords()))
 	}
-	b.bloom = newBloom(int(b.records))
 	opts := proto.MarshalOptions{UseCachedSize: true}
 	for _, batch := range bs {
 		size := opts.Size(batch) // cached in batch: MarshalAppend reuses it
@@ -90,6 +89,7 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 		var err error
 		raw, err = opts.MarshalAppend(raw, batch)
 		if err != nil {
+			c.filter.reset()
 			return nil, scratch, fmt.Errorf("marshal batch %s: %w", batch.GetBatchId(), err)
 		}
 		b.batches = append(b.batches, batchRef{id: batch.GetBatchId(), first: n, n: len(batch.GetRecords())})
@@ -101,10 +101,11 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 			sev := int32(r.GetSeverityNumber())
 			b.maxSev = max(b.maxSev, sev)
 			b.levels[store.LevelIndex(sev)]++
-			b.bloom.addText(r.GetBody())
-			jsonattr.EachBytes(r.GetAttributesJson(), b.bloom.addAttr)
+			c.filter.addText(r.GetBody())
+			jsonattr.EachBytes(r.GetAttributesJson(), c.filter.addAttr)
 		}
 	}
+	b.filter = c.filter.build()
 	b.data = c.compress(raw)
 	b.dataSize = len(b.data)
 	return b, raw, nil
@@ -154,161 +155,4 @@ func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
 		raw = raw[k+int(size):]
 	}
 	return out, nil
-}
-
-// bloom is a bloom filter, two bit positions per item, over three kinds of
-// items of a block's records:
-//   - the trigrams of each lower-cased message (any text of 3+ bytes);
-//   - the whole words of each lower-cased message (runs of ASCII letters and
-//     digits or non-ASCII bytes), which prune where trigrams cannot, e.g. a
-//     random numeric id whose trigrams are in every block;
-//   - each top-level attribute as key and value text (as jsonattr.Equal
-//     compares them), so attr=key:value skips blocks without that pair.
-//
-// Its size is a power of two chosen from the record count (96 bits a record,
-// at most 128 KiB), so building it never needs a first pass.
-type bloom []byte
-
-func newBloom(records int) bloom {
-	bits := 1024
-	for bits < records*96 && bits < 1<<20 {
-		bits <<= 1
-	}
-	return make(bloom, bits/8)
-}
-
-// The two bit positions come from well-mixed high bits of one 64-bit hash
-// (the low bits of a multiplicative hash are poorly mixed).
-func (b bloom) set(h uint64) {
-	mask := uint64(len(b)*8 - 1)
-	p1, p2 := (h>>40)&mask, (h>>12)&mask
-	b[p1>>3] |= 1 << (p1 & 7)
-	b[p2>>3] |= 1 << (p2 & 7)
-}
-
-func (b bloom) has(h uint64) bool {
-	mask := uint64(len(b)*8 - 1)
-	p1, p2 := (h>>40)&mask, (h>>12)&mask
-	return b[p1>>3]&(1<<(p1&7)) != 0 && b[p2>>3]&(1<<(p2&7)) != 0
-}
-
-const (
-	mix       = 0x9E3779B97F4A7C15
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-	wordSeed  = 0x77
-	attrSeed  = 0xa7
-)
-
-func trigramHash(a, b, c byte) uint64 {
-	return (uint64(a)<<16 | uint64(b)<<8 | uint64(c)) * mix
-}
-
-// fnv hashes s after seed with FNV-1a, then mixes the result.
-func fnv(h uint64, s []byte) uint64 {
-	for _, c := range s {
-		h = (h ^ uint64(c)) * fnvPrime
-	}
-	return h
-}
-
-func wordHash(w string) uint64 { return (fnv(fnvOffset^wordSeed, []byte(w)) ^ 0xff) * mix }
-
-func attrHash(k, v []byte) uint64 {
-	h := fnv(fnvOffset^attrSeed, k)
-	h *= fnvPrime // an FNV step over a 0 byte (h ^ 0 == h): the separator, so no key/value split collides with another
-	return fnv(h, v) * mix
-}
-
-func isWordByte(c byte) bool {
-	return c >= 0x80 || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
-}
-
-func (b bloom) addText(s string) {
-	if !isASCII(s) {
-		s = strings.ToLower(s)
-	}
-	// One pass: trigrams and words, folding ASCII case on the fly.
-	start := -1
-	h := uint64(fnvOffset ^ wordSeed)
-	for i := 0; i < len(s); i++ {
-		c := lower(s[i])
-		if i+2 < len(s) {
-			b.set(trigramHash(c, lower(s[i+1]), lower(s[i+2])))
-		}
-		if isWordByte(c) {
-			if start < 0 {
-				start, h = i, fnvOffset^wordSeed
-			}
-			h = (h ^ uint64(c)) * fnvPrime
-			continue
-		}
-		if start >= 0 {
-			b.set((h ^ 0xff) * mix)
-			start = -1
-		}
-	}
-	if start >= 0 {
-		b.set((h ^ 0xff) * mix)
-	}
-}
-
-func (b bloom) addAttr(k, v []byte) bool {
-	b.set(attrHash(k, v))
-	return true
-}
-
-// mayContain reports whether a message containing needle (lower-cased) may
-// be in the block: every trigram of the needle, and every word the needle
-// shows whole (delimited on both sides inside the needle), must be there.
-func (b bloom) mayContain(needle string) bool {
-	if len(b) == 0 {
-		return true
-	}
-	for i := 0; i+2 < len(needle); i++ {
-		if !b.has(trigramHash(needle[i], needle[i+1], needle[i+2])) {
-			return false
-		}
-	}
-	for i := 0; i < len(needle); {
-		if !isWordByte(needle[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(needle) && isWordByte(needle[j]) {
-			j++
-		}
-		if i > 0 && j < len(needle) && !b.has(wordHash(needle[i:j])) {
-			return false
-		}
-		i = j
-	}
-	return true
-}
-
-// mayHaveAttr reports whether a record with attribute key equal to value
-// may be in the block. Only keys without dots are checked: a dotted key
-// may address a nested object, which the filter does not index.
-func (b bloom) mayHaveAttr(key, value string) bool {
-	if len(b) == 0 || strings.Contains(key, ".") {
-		return true
-	}
-	return b.has(attrHash([]byte(key), []byte(value)))
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

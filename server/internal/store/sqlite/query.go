@@ -76,15 +76,25 @@ func (s *Store) newBlockIter(m *store.Matcher, desc bool, cur *store.Key, from, 
 	return &blockIter{s: s, m: m, desc: desc, where: where, args: args, withData: m.HasText() || len(f.Attrs) > 0}
 }
 
-// next returns the next candidate block; ok is false at the end.
+// next returns the next candidate block; ok is false at the end. Blocks
+// whose filter rules out the text and attribute conditions are skipped
+// here, as their rows are read, so no filter outlives its row; the blocks
+// returned carry no filter.
 func (it *blockIter) next(ctx context.Context) (blockMeta, bool, error) {
-	if it.pos < len(it.chunk) {
-		it.pos++
-		return it.chunk[it.pos-1], true, nil
+	for it.pos >= len(it.chunk) {
+		if it.done {
+			return blockMeta{}, false, nil
+		}
+		if err := it.fill(ctx); err != nil {
+			return blockMeta{}, false, err
+		}
 	}
-	if it.done {
-		return blockMeta{}, false, nil
-	}
+	it.pos++
+	return it.chunk[it.pos-1], true, nil
+}
+
+// fill reads the next chunk of block rows.
+func (it *blockIter) fill(ctx context.Context) error {
 	cols := `id, service, min_time, max_time, records, max_sev, n_trace, n_debug, n_info, n_warn, n_error, n_fatal`
 	if it.withData {
 		cols += `, bloom`
@@ -107,52 +117,52 @@ func (it *blockIter) next(ctx context.Context) (blockMeta, bool, error) {
 	q += fmt.Sprintf(` LIMIT %d`, iterChunk)
 	rows, err := it.s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
-		return blockMeta{}, false, fmt.Errorf("sqlite: select blocks: %w", err)
+		return fmt.Errorf("sqlite: select blocks: %w", err)
 	}
-	it.chunk = it.chunk[:0]
+	it.chunk, it.pos = it.chunk[:0], 0
+	scanned := 0
 	for rows.Next() {
 		var b blockMeta
 		dest := []any{&b.id, &b.service, &b.minTime, &b.maxTime, &b.records, &b.maxSev,
 			&b.levels[0], &b.levels[1], &b.levels[2], &b.levels[3], &b.levels[4], &b.levels[5]}
-		var bl []byte
+		var bl sql.RawBytes // valid until the next row: only tested here
 		if it.withData {
 			dest = append(dest, &bl)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			_ = rows.Close()
-			return blockMeta{}, false, fmt.Errorf("sqlite: scan block: %w", err)
+			return fmt.Errorf("sqlite: scan block: %w", err)
 		}
-		b.bloom = bloom(bl)
+		scanned++
+		it.lastID = b.id
+		if it.desc {
+			it.lastT = b.maxTime
+		} else {
+			it.lastT = b.minTime
+		}
+		if it.withData && !mayMatchText(it.m, filter(bl)) {
+			continue
+		}
 		it.chunk = append(it.chunk, b)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return blockMeta{}, false, fmt.Errorf("sqlite: select blocks: %w", err)
+		return fmt.Errorf("sqlite: select blocks: %w", err)
 	}
 	it.started = true
-	if len(it.chunk) < iterChunk {
+	if scanned < iterChunk {
 		it.done = true
 	}
-	if len(it.chunk) == 0 {
-		return blockMeta{}, false, nil
-	}
-	last := it.chunk[len(it.chunk)-1]
-	it.lastID = last.id
-	if it.desc {
-		it.lastT = last.maxTime
-	} else {
-		it.lastT = last.minTime
-	}
-	it.pos = 1
-	return it.chunk[0], true, nil
+	return nil
 }
 
-// mayMatchText applies the bloom filter to the text and attribute conditions.
-func mayMatchText(m *store.Matcher, b blockMeta) bool {
-	if m.HasText() && !b.bloom.mayContain(m.Needle()) {
+// mayMatchText applies a block's filter to the text and attribute
+// conditions.
+func mayMatchText(m *store.Matcher, f filter) bool {
+	if m.HasText() && !f.mayContain(m.Needle()) {
 		return false
 	}
 	for _, a := range m.Filter().Attrs {
-		if !b.bloom.mayHaveAttr(a.Key, a.Value) {
+		if !f.mayHaveAttr(a.Key, a.Value) {
 			return false
 		}
 	}
@@ -253,9 +263,6 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 		if !ok || len(out) >= want {
 			break
 		}
-		if !mayMatchText(m, meta) {
-			continue
-		}
 		if filtered {
 			// Few records pass: test them in wire form (scan.go).
 			err := s.scanBlock(ctx, meta.id, m, func(h *scanHit) error {
@@ -334,9 +341,6 @@ func (s *Store) Count(ctx context.Context, f store.Filter) (uint64, error) {
 			for l := store.LevelIndex(max(f.MinSeverity, 1)); l < store.NumLevels; l++ {
 				total += uint64(meta.levels[l])
 			}
-			continue
-		}
-		if !mayMatchText(m, meta) {
 			continue
 		}
 		if err := s.scanBlock(ctx, meta.id, m, func(*scanHit) error { total++; return nil }); err != nil {
@@ -427,9 +431,6 @@ func (s *Store) Stats(ctx context.Context, q store.StatsQuery) ([]store.Bucket, 
 		}
 		if !ok {
 			break
-		}
-		if !mayMatchText(m, meta) {
-			continue
 		}
 		// Every batch of a block belongs to the block's service.
 		err = s.scanBlock(ctx, meta.id, m, func(h *scanHit) error {

@@ -134,6 +134,11 @@ var schema = [][]string{
 			total INTEGER NOT NULL
 		) WITHOUT ROWID`,
 	},
+	// Version 2: blocks.bloom may hold filterV2 blobs (filter.go), which a
+	// version-1 binary would misread; blocks written before keep their
+	// filterV1 blob. No statement: the version alone makes older binaries
+	// refuse the file.
+	{},
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -265,7 +270,7 @@ func (s *Store) writeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 	for _, blk := range blocks {
 		l := blk.levels
 		res, err := insBlock.ExecContext(ctx, blk.service, blk.minTime, blk.maxTime, blk.records, blk.maxSev,
-			l[0], l[1], l[2], l[3], l[4], l[5], []byte(blk.bloom), blk.data)
+			l[0], l[1], l[2], l[3], l[4], l[5], []byte(blk.filter), blk.data)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: insert block of %s: %w", blk.service, err)
 		}
