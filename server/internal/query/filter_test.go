@@ -208,6 +208,6 @@ func FuzzFilterFromQuery(f *testing.F) {
 		require.GreaterOrEqual(t, flt.MinSeverity, int32(0))
 		require.LessOrEqual(t, flt.MinSeverity, int32(24))
 		m := store.NewMatcher(flt) // must not panic on any filter
-		m.Match("svc", &sawmillv1.LogRecord{Body: "x", AttributesJson: []byte(`{"k":"v"}`), TimeUnixNano: uint64(now.UnixNano())})
+		m.Match(&sawmillv1.Resource{Service: "svc"}, &sawmillv1.LogRecord{Body: "x", AttributesJson: []byte(`{"k":"v"}`), TimeUnixNano: uint64(now.UnixNano())})
 	})
 }
