@@ -7,11 +7,16 @@
 // log stores do, records are written as blocks: each write turns the batches
 // of one service into one row holding the records S2-compressed, plus small
 // metadata that lets queries skip blocks without opening them — the service,
-// the time range, per-level counts, the highest severity and a bloom filter of
-// the lower-cased message trigrams. Per-second counts per service and level
-// are kept in their own table for the stats API. A query picks candidate
-// blocks by metadata, tests the bloom filter for text, decodes only what is
-// left and filters records in Go. See BenchmarkWrite and BenchmarkSearch.
+// the time range, per-level counts, the highest severity, a bloom filter of
+// the lower-cased message trigrams, words and attribute pairs, and (table
+// block_fields) a bloom filter sized from the distinct trace ids, span ids,
+// loggers, error types and resource fields of the block. Per-second counts
+// per service and level are kept in their own table for the stats API. A
+// query picks candidate blocks by metadata, tests the bloom filters of its
+// conditions, decodes only what is left and filters records in Go. Blocks
+// written before block_fields existed have no fields bloom and are scanned
+// for those conditions. See BenchmarkWrite, BenchmarkSearch and
+// BenchmarkTraceSearch.
 //
 // Writes are idempotent by batch id: the ids of stored batches are recorded
 // in the same transaction as their records, and a batch id seen before is
