@@ -176,8 +176,7 @@ func (s *Subscription) Take() ([]*sawmillv1.LogEntry, uint64) {
 }
 
 func (s *Subscription) offer(b *sawmillv1.LogBatch) {
-	svc := b.GetResource().GetService()
-	if !s.m.MatchService(svc) {
+	if !s.m.MatchResource(b.GetResource()) {
 		return
 	}
 	s.mu.Lock()

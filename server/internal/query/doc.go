@@ -4,5 +4,8 @@
 // surfaces parse the same filters into one store.Filter, so a view moves
 // between search, count, tail and stats unchanged. Bad parameters are
 // answered with InvalidArgument or HTTP 400 and a JSON body naming the
-// parameter; every filter value reaches the store as data, never as query text.
+// parameter, and so is a query parameter the endpoint does not take (only
+// access_token is accepted everywhere), so that a misspelt or unsupported
+// filter never silently widens the answer; every filter value reaches the
+// store as data, never as query text.
 package query

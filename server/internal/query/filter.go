@@ -1,9 +1,11 @@
 package query
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +21,33 @@ type ParamError struct {
 }
 
 func (e *ParamError) Error() string { return fmt.Sprintf("parameter %q: %s", e.Param, e.Msg) }
+
+// UnknownParamError is a query parameter the endpoint does not take.
+type UnknownParamError struct{ Param string }
+
+func (e *UnknownParamError) Error() string { return fmt.Sprintf("unknown parameter %q", e.Param) }
+
+// FilterParams are the query parameters FilterFromQuery reads.
+var FilterParams = []string{"service", "level", "q", "attr", "from", "to",
+	"trace_id", "span_id", "instance", "environment", "version", "logger", "error_type"}
+
+// CheckParams returns an UnknownParamError for the first parameter of v (in
+// sorted order) that is neither in allowed nor access_token (the token of
+// clients that cannot send headers, such as EventSource).
+func CheckParams(v url.Values, allowed ...[]string) error {
+	var unknown []string
+	for name := range v {
+		if name == "access_token" || slices.ContainsFunc(allowed, func(a []string) bool { return slices.Contains(a, name) }) {
+			continue
+		}
+		unknown = append(unknown, name)
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	return &UnknownParamError{unknown[0]}
+}
 
 var levelNames = map[string]int32{
 	"trace": 1, "debug": 5, "info": 9, "information": 9, "notice": 10, "warn": 13, "warning": 13,
@@ -176,6 +205,23 @@ func FilterFromQuery(v url.Values, now time.Time) (store.Filter, error) {
 	if len(f.Attrs) > maxFilterValues {
 		return f, &ParamError{"attr", fmt.Sprintf("at most %d attribute filters", maxFilterValues)}
 	}
+	if f.TraceID, err = hexParam(v, "trace_id", 16); err != nil {
+		return f, err
+	}
+	if f.SpanID, err = hexParam(v, "span_id", 8); err != nil {
+		return f, err
+	}
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{
+		{"instance", &f.Instance}, {"environment", &f.Environment}, {"version", &f.Version},
+		{"logger", &f.Logger}, {"error_type", &f.ErrorType},
+	} {
+		if *p.dst, err = exactParam(v, p.name); err != nil {
+			return f, err
+		}
+	}
 	if f.From, err = ParseTime(v.Get("from"), now, From); err != nil {
 		return f, &ParamError{"from", err.Error()}
 	}
@@ -188,6 +234,48 @@ func FilterFromQuery(v url.Values, now time.Time) (store.Filter, error) {
 	return f, nil
 }
 
+// maxExact bounds the value of an exact-match parameter (the longest stored
+// field it can equal, a logger name, is 256 bytes).
+const maxExact = 1024
+
+// singleValue returns the one value of parameter name ("" when absent); a
+// parameter given twice is an error, not a silent choice.
+func singleValue(v url.Values, name string) (string, error) {
+	vs := v[name]
+	switch {
+	case len(vs) == 0:
+		return "", nil
+	case len(vs) > 1:
+		return "", &ParamError{name, "given more than once"}
+	}
+	return vs[0], nil
+}
+
+// exactParam reads an exact-match parameter.
+func exactParam(v url.Values, name string) (string, error) {
+	s, err := singleValue(v, name)
+	if err != nil {
+		return "", err
+	}
+	if len(s) > maxExact {
+		return "", &ParamError{name, fmt.Sprintf("at most %d bytes", maxExact)}
+	}
+	return s, nil
+}
+
+// hexParam reads an id of n bytes written as 2n hex digits (either case).
+func hexParam(v url.Values, name string, n int) ([]byte, error) {
+	s, err := singleValue(v, name)
+	if err != nil || s == "" {
+		return nil, err
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != n {
+		return nil, &ParamError{name, fmt.Sprintf("want %d hex digits, got %q", 2*n, s)}
+	}
+	return b, nil
+}
+
 // FilterFromProto converts the v1 Filter.
 func FilterFromProto(p *sawmillv1.Filter) (store.Filter, error) {
 	f := store.Filter{
@@ -196,6 +284,25 @@ func FilterFromProto(p *sawmillv1.Filter) (store.Filter, error) {
 		Text:        p.GetText(),
 		From:        ClampNanos(p.GetFromUnixNano(), From),
 		To:          ClampNanos(p.GetToUnixNano(), To),
+		TraceID:     p.GetTraceId(),
+		SpanID:      p.GetSpanId(),
+		Instance:    p.GetInstance(),
+		Environment: p.GetEnvironment(),
+		Version:     p.GetVersion(),
+		Logger:      p.GetLogger(),
+		ErrorType:   p.GetErrorType(),
+	}
+	if n := len(f.TraceID); n != 0 && n != 16 {
+		return f, &ParamError{"filter.trace_id", fmt.Sprintf("must be 16 bytes or empty, got %d", n)}
+	}
+	if n := len(f.SpanID); n != 0 && n != 8 {
+		return f, &ParamError{"filter.span_id", fmt.Sprintf("must be 8 bytes or empty, got %d", n)}
+	}
+	for name, v := range map[string]string{"filter.instance": f.Instance, "filter.environment": f.Environment,
+		"filter.version": f.Version, "filter.logger": f.Logger, "filter.error_type": f.ErrorType} {
+		if len(v) > maxExact {
+			return f, &ParamError{name, fmt.Sprintf("at most %d bytes", maxExact)}
+		}
 	}
 	if f.MinSeverity < 0 || f.MinSeverity > 24 {
 		return f, &ParamError{"filter.min_severity", "must be 0-24"}

@@ -175,7 +175,8 @@ func TestStatsWindow(t *testing.T) {
 }
 
 func FuzzFilterFromQuery(f *testing.F) {
-	for _, s := range []string{"service=a&level=warn&q=x&attr=k:v&from=-1h&to=now", "from=2026-11-23T03:00:00Z", "level=99", "attr=:", "from=-99999999999d", "to=9999-12-31T23:59:59Z", "from=1500-01-01T00:00:00Z", "from=-24h&to=2300-01-01T00:00:00Z", "from=-2562047h"} {
+	for _, s := range []string{"service=a&level=warn&q=x&attr=k:v&from=-1h&to=now", "from=2026-11-23T03:00:00Z", "level=99", "attr=:", "from=-99999999999d", "to=9999-12-31T23:59:59Z", "from=1500-01-01T00:00:00Z", "from=-24h&to=2300-01-01T00:00:00Z", "from=-2562047h",
+		"trace_id=4bf92f3577b34da6a3ce929d0e0e4736&span_id=00f067aa0ba902b7", "trace_id=4BF92F&logger=a&logger=b", "instance=i&environment=e&version=v&error_type=E"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -190,6 +191,10 @@ func FuzzFilterFromQuery(f *testing.F) {
 		if flt.From != 0 && flt.To != 0 {
 			require.Less(t, flt.From, flt.To)
 		}
+		require.True(t, len(flt.TraceID) == 0 || len(flt.TraceID) == 16, "trace id %x", flt.TraceID)
+		require.True(t, len(flt.SpanID) == 0 || len(flt.SpanID) == 8, "span id %x", flt.SpanID)
+		require.Equal(t, v.Get("logger"), flt.Logger)
+		require.Equal(t, v.Get("instance"), flt.Instance)
 		require.GreaterOrEqual(t, flt.From, int64(0), "times are clamped, never wrapped")
 		require.GreaterOrEqual(t, flt.To, int64(0), "times are clamped, never wrapped")
 		// A time that parses parses the same for both bounds inside the
@@ -208,6 +213,6 @@ func FuzzFilterFromQuery(f *testing.F) {
 		require.GreaterOrEqual(t, flt.MinSeverity, int32(0))
 		require.LessOrEqual(t, flt.MinSeverity, int32(24))
 		m := store.NewMatcher(flt) // must not panic on any filter
-		m.Match("svc", &sawmillv1.LogRecord{Body: "x", AttributesJson: []byte(`{"k":"v"}`), TimeUnixNano: uint64(now.UnixNano())})
+		m.Match(&sawmillv1.Resource{Service: "svc"}, &sawmillv1.LogRecord{Body: "x", AttributesJson: []byte(`{"k":"v"}`), TimeUnixNano: uint64(now.UnixNano())})
 	})
 }

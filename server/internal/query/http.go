@@ -53,19 +53,32 @@ func (a *API) now() time.Time {
 }
 
 // Register adds the API's routes to mux.
+// Every route rejects a query parameter it does not take (see CheckParams).
 func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/logs", a.search)
-	mux.HandleFunc("GET /api/v1/logs/count", a.count)
-	mux.HandleFunc("GET /api/v1/logs/{id}", a.get)
-	mux.HandleFunc("GET /api/v1/tail", a.tail)
-	mux.HandleFunc("GET /api/v1/recent", a.recent)
-	mux.HandleFunc("GET /api/v1/stats", a.stats)
-	mux.HandleFunc("GET /api/v1/services", a.services)
-	mux.HandleFunc("GET /api/v1/live", a.liveCounts)
-	mux.HandleFunc("GET /api/v1/status", a.status)
+	mux.HandleFunc("GET /api/v1/logs", a.only(a.search, FilterParams, []string{"limit", "order", "cursor"}))
+	mux.HandleFunc("GET /api/v1/logs/count", a.only(a.count, FilterParams))
+	mux.HandleFunc("GET /api/v1/logs/{id}", a.only(a.get, []string{"surrounding"}))
+	mux.HandleFunc("GET /api/v1/tail", a.only(a.tail, FilterParams, []string{"rate"}))
+	mux.HandleFunc("GET /api/v1/recent", a.only(a.recent, []string{"service", "limit"}))
+	mux.HandleFunc("GET /api/v1/stats", a.only(a.stats, FilterParams, []string{"step"}))
+	mux.HandleFunc("GET /api/v1/services", a.only(a.services))
+	mux.HandleFunc("GET /api/v1/live", a.only(a.liveCounts, []string{"seconds"}))
+	mux.HandleFunc("GET /api/v1/status", a.only(a.status))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
+}
+
+// only wraps h so that a request with a query parameter outside allowed is
+// answered 400 naming it, never served with the parameter ignored.
+func (a *API) only(h http.HandlerFunc, allowed ...[]string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := CheckParams(r.URL.Query(), allowed...); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 type errorBody struct {
@@ -87,7 +100,10 @@ func writeError(w http.ResponseWriter, code int, field, msg string) {
 // fail answers err with the right status.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *ParamError
+	var ue *UnknownParamError
 	switch {
+	case errors.As(err, &ue):
+		writeError(w, http.StatusBadRequest, ue.Param, ue.Error())
 	case errors.As(err, &pe):
 		writeError(w, http.StatusBadRequest, pe.Param, pe.Error())
 	case errors.Is(err, store.ErrBadCursor):

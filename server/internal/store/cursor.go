@@ -138,6 +138,13 @@ func cursorTag(body []byte, q SearchQuery) []byte {
 		str(a.Key)
 		str(a.Value)
 	}
+	if f.HasRecordFields() || f.HasResourceFields() {
+		// Only then, so cursors of filters without them keep their tag.
+		scope = append(scope, 'f')
+		for _, s := range []string{string(f.TraceID), string(f.SpanID), f.Logger, f.ErrorType, f.Instance, f.Environment, f.Version} {
+			str(s)
+		}
+	}
 	h.Write(scope)
 	return h.Sum(nil)[:cursorTagLen]
 }

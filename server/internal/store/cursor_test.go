@@ -84,6 +84,13 @@ func TestCursorRejected(t *testing.T) {
 		"other text":    func(q *SearchQuery) { q.Filter.Text = "Card" },
 		"other attr":    func(q *SearchQuery) { q.Filter.Attrs = q.Filter.Attrs[:1] },
 		"no filter":     func(q *SearchQuery) { q.Filter = Filter{} },
+		"a trace":       func(q *SearchQuery) { q.Filter.TraceID = []byte("0123456789abcdef") },
+		"a span":        func(q *SearchQuery) { q.Filter.SpanID = []byte("01234567") },
+		"a logger":      func(q *SearchQuery) { q.Filter.Logger = "http" },
+		"an error type": func(q *SearchQuery) { q.Filter.ErrorType = "E" },
+		"an instance":   func(q *SearchQuery) { q.Filter.Instance = "orders-1" },
+		"an env":        func(q *SearchQuery) { q.Filter.Environment = "prod" },
+		"a version":     func(q *SearchQuery) { q.Filter.Version = "1.2" },
 		"text vs attr":  func(q *SearchQuery) { q.Filter.Text = ""; q.Filter.Services = []string{"orders", "paymentscard"} },
 		"moved a string": func(q *SearchQuery) {
 			q.Filter.Attrs = []AttrMatch{{Key: "http.status", Value: "500u"}, {Key: "ser", Value: "7"}}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
 
@@ -17,6 +18,36 @@ type Filter struct {
 	Attrs       []AttrMatch // all of these attribute equalities
 	From        int64       // unix ns, inclusive; 0 = unbounded
 	To          int64       // unix ns, exclusive; 0 = unbounded
+
+	// Record fields, exact matches; empty does not filter.
+	TraceID   []byte // the record's trace_id field (16 bytes)
+	SpanID    []byte // the record's span_id field (8 bytes)
+	Logger    string // the record's logger name
+	ErrorType string // the type of the record's error
+
+	// Resource fields of the record's batch, exact matches; empty does not
+	// filter.
+	Instance    string
+	Environment string
+	Version     string
+}
+
+// HasRecordFields reports whether f has a trace, span, logger or error type
+// condition.
+func (f Filter) HasRecordFields() bool {
+	return len(f.TraceID) > 0 || len(f.SpanID) > 0 || f.Logger != "" || f.ErrorType != ""
+}
+
+// HasResourceFields reports whether f has an instance, environment or
+// version condition.
+func (f Filter) HasResourceFields() bool {
+	return f.Instance != "" || f.Environment != "" || f.Version != ""
+}
+
+// Selective reports whether f has a condition that block or partition
+// counters cannot answer: text, attributes, record or resource fields.
+func (f Filter) Selective() bool {
+	return f.Text != "" || len(f.Attrs) > 0 || f.HasRecordFields() || f.HasResourceFields()
 }
 
 // AttrMatch requires the attribute Key to equal Value (see jsonattr.Equal).
@@ -81,14 +112,36 @@ func (m *Matcher) MatchService(service string) bool {
 	return ok
 }
 
+// MatchResource reports whether records of a batch with resource res pass
+// the service and resource-field conditions.
+func (m *Matcher) MatchResource(res *sawmillv1.Resource) bool {
+	return m.MatchService(res.GetService()) &&
+		(m.f.Instance == "" || res.GetInstance() == m.f.Instance) &&
+		(m.f.Environment == "" || res.GetEnvironment() == m.f.Environment) &&
+		(m.f.Version == "" || res.GetVersion() == m.f.Version)
+}
+
 // MatchTime reports whether t (unix ns) is inside the time range.
 func (m *Matcher) MatchTime(t int64) bool {
 	return (m.f.From == 0 || t >= m.f.From) && (m.f.To == 0 || t < m.f.To)
 }
 
-// MatchRecord reports whether rec passes every filter but the service one.
+// MatchRecord reports whether rec passes every filter but the service and
+// resource ones (see MatchResource).
 func (m *Matcher) MatchRecord(rec *sawmillv1.LogRecord) bool {
 	if !m.MatchTime(int64(rec.GetTimeUnixNano())) {
+		return false
+	}
+	if len(m.f.TraceID) > 0 && !bytes.Equal(rec.GetTraceId(), m.f.TraceID) {
+		return false
+	}
+	if len(m.f.SpanID) > 0 && !bytes.Equal(rec.GetSpanId(), m.f.SpanID) {
+		return false
+	}
+	if m.f.Logger != "" && rec.GetLogger() != m.f.Logger {
+		return false
+	}
+	if m.f.ErrorType != "" && rec.GetError().GetType() != m.f.ErrorType {
 		return false
 	}
 	if m.f.MinSeverity > 0 && int32(rec.GetSeverityNumber()) < m.f.MinSeverity {
@@ -105,9 +158,10 @@ func (m *Matcher) MatchRecord(rec *sawmillv1.LogRecord) bool {
 	return true
 }
 
-// Match reports whether a record of service passes the whole filter.
-func (m *Matcher) Match(service string, rec *sawmillv1.LogRecord) bool {
-	return m.MatchService(service) && m.MatchRecord(rec)
+// Match reports whether a record of a batch with resource res passes the
+// whole filter.
+func (m *Matcher) Match(res *sawmillv1.Resource, rec *sawmillv1.LogRecord) bool {
+	return m.MatchResource(res) && m.MatchRecord(rec)
 }
 
 // HasText reports whether the filter has a text condition.

@@ -2,9 +2,13 @@
 // TimescaleDB when the extension is available (github.com/jackc/pgx/v5).
 //
 // Layout. One row per log record in the table logs (time in unix ns, service,
-// batch id, index in the batch, severity, body, attributes as JSON text and
-// the rest of the record as protobuf), and one row per stored batch in the
-// table batches (id, service, time range, record count, resource). Entry ids,
+// batch id, index in the batch, severity, body, attributes as JSON text,
+// trace and span id, logger and error type for the exact filters, and the
+// rest of the record as protobuf), and one row per stored batch in the
+// table batches (id, service, time range, record count, resource, and its
+// instance, environment and version for the exact filters). Rows stored
+// before schema version 2 have those filter columns empty, so the exact
+// filters do not match them (their records read back whole). Entry ids,
 // ordering by (time, batch id, index) and cursors are the ones of package
 // store, so the embedded and the production store answer alike (storetest).
 //
@@ -52,6 +56,11 @@
 //     extension, a trigram index is built behind ingest on each day
 //     partition once its day is over (see Maintain), so searches of older
 //     days use it. See docs/production.md for the figures.
+//   - A trace search reads a partial btree index on trace_id (rows with a
+//     trace id only) in the partitioned mode; it is kept at ingest, where it
+//     costs COPY about a quarter of its rate here (docs/production.md), as
+//     trace searches are mostly of the last minutes. TimescaleDB mode has no
+//     trace index: compressed chunks are scanned by segment.
 //   - Attributes are stored as text, not jsonb: parsing jsonb at ingest
 //     halved COPY here. Attribute filters cast to jsonb at query time. They
 //     match like jsonattr.Equal except that numbers compare in jsonb's

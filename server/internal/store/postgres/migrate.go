@@ -15,7 +15,7 @@ var migrationFiles embed.FS
 
 // migrations lists the schema versions in order: version i+1 runs the
 // common file and the file of the mode.
-var migrations = []string{"0001"}
+var migrations = []string{"0001", "0002"}
 
 // migrationLock is the advisory lock key held while migrating ("sawmill" in
 // ASCII), so replicas starting together migrate one at a time.

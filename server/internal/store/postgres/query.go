@@ -60,6 +60,40 @@ func filterWhere(w *where, f store.Filter, from, to int64) {
 		// LIKE, not strpos: a trigram index can serve LIKE.
 		w.add("lower(body) LIKE " + w.arg("%"+likeEscaper.Replace(strings.ToLower(pgText(f.Text)))+"%"))
 	}
+	if len(f.TraceID) > 0 {
+		w.add("trace_id = " + w.arg(f.TraceID))
+	}
+	if len(f.SpanID) > 0 {
+		w.add("span_id = " + w.arg(f.SpanID))
+	}
+	textEq := func(col, v string) {
+		if v == "" {
+			return
+		}
+		if !utf8.ValidString(v) {
+			w.add("FALSE") // no stored text is invalid UTF-8
+			return
+		}
+		w.add(col + " = " + w.arg(pgText(v)) + "::text")
+	}
+	textEq("logger", f.Logger)
+	textEq("error_type", f.ErrorType)
+	if f.HasResourceFields() {
+		var rw where
+		rw.args = w.args
+		for _, c := range []struct{ col, v string }{{"instance", f.Instance}, {"environment", f.Environment}, {"version", f.Version}} {
+			if c.v == "" {
+				continue
+			}
+			if !utf8.ValidString(c.v) {
+				rw.add("FALSE")
+				continue
+			}
+			rw.add("b." + c.col + " = " + rw.arg(pgText(c.v)) + "::text")
+		}
+		w.args = rw.args
+		w.add("batch_id IN (SELECT b.id FROM batches b WHERE " + rw.String() + ")")
+	}
 	for _, a := range f.Attrs {
 		if !utf8.ValidString(a.Key) || !utf8.ValidString(a.Value) {
 			w.add("FALSE") // no stored attribute is invalid UTF-8
@@ -71,7 +105,7 @@ func filterWhere(w *where, f store.Filter, from, to int64) {
 	}
 }
 
-const entryColumns = `time, batch_id, idx, severity, body, attrs, rec`
+const entryColumns = `time, batch_id, idx, severity, body, attrs, rec, trace_id, span_id`
 
 type row struct {
 	key     store.Key
@@ -89,16 +123,16 @@ func scanRows(rows pgx.Rows, withService bool) ([]row, error) {
 			idx              int32
 			sev              int16
 			body, attrs, svc string
-			rec              []byte
+			rec, tid, sid    []byte
 		)
-		dest := []any{&r.key.Time, &r.key.BatchID, &idx, &sev, &body, &attrs, &rec}
+		dest := []any{&r.key.Time, &r.key.BatchID, &idx, &sev, &body, &attrs, &rec, &tid, &sid}
 		if withService {
 			dest = append(dest, &svc)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		lr, err := decodeRecord(r.key.Time, sev, body, attrs, rec)
+		lr, err := decodeRecord(r.key.Time, sev, body, attrs, rec, tid, sid)
 		if err != nil {
 			return nil, err
 		}
@@ -327,7 +361,7 @@ func (s *Store) Stats(ctx context.Context, q store.StatsQuery) ([]store.Bucket, 
 // attribute filter, and a minimum severity that is a level boundary.
 func (s *Store) fitsAggregate(q store.StatsQuery) bool {
 	f := q.Filter
-	return s.mode == ModeTimescaleDB && q.Step%time.Minute == 0 && f.Text == "" && len(f.Attrs) == 0 &&
+	return s.mode == ModeTimescaleDB && q.Step%time.Minute == 0 && !f.Selective() &&
 		(f.MinSeverity <= 0 || (f.MinSeverity <= 21 && store.Level(f.MinSeverity) == f.MinSeverity)) &&
 		(f.From == 0 || f.From%int64(time.Minute) == 0) && (f.To == 0 || f.To%int64(time.Minute) == 0)
 }

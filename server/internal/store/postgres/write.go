@@ -12,7 +12,8 @@ import (
 )
 
 // logColumns are the columns COPY fills, in order.
-var logColumns = []string{"time", "service", "batch_id", "idx", "severity", "body", "attrs", "rec"}
+var logColumns = []string{"time", "service", "batch_id", "idx", "severity", "body", "attrs", "rec",
+	"trace_id", "span_id", "logger", "error_type"}
 
 const dayNs = int64(24 * time.Hour)
 
@@ -40,6 +41,9 @@ func (s *Store) WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 		maxs     = make([]int64, len(fresh))
 		counts   = make([]int32, len(fresh))
 		res      = make([][]byte, len(fresh))
+		insts    = make([]*string, len(fresh))
+		envs     = make([]*string, len(fresh))
+		vers     = make([]*string, len(fresh))
 		days     = map[int64]bool{}
 	)
 	for i, b := range fresh {
@@ -58,6 +62,7 @@ func (s *Store) WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 			return 0, fmt.Errorf("postgres: encode resource of batch %s: %w", b.GetBatchId(), err)
 		}
 		res[i] = rb
+		insts[i], envs[i], vers[i] = nullText(b.GetResource().GetInstance()), nullText(b.GetResource().GetEnvironment()), nullText(b.GetResource().GetVersion())
 	}
 	if err := s.ensurePartitions(ctx, days); err != nil {
 		return 0, err
@@ -68,9 +73,9 @@ func (s *Store) WriteBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 		return 0, fmt.Errorf("postgres: begin write: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	rows, err := tx.Query(ctx, `INSERT INTO batches (id, service, min_time, max_time, records, resource)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::integer[], $6::bytea[])
-		ON CONFLICT (id) DO NOTHING RETURNING id`, ids, services, mins, maxs, counts, res)
+	rows, err := tx.Query(ctx, `INSERT INTO batches (id, service, min_time, max_time, records, resource, instance, environment, version)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::integer[], $6::bytea[], $7::text[], $8::text[], $9::text[])
+		ON CONFLICT (id) DO NOTHING RETURNING id`, ids, services, mins, maxs, counts, res, insts, envs, vers)
 	if err != nil {
 		return 0, classify(fmt.Errorf("postgres: record %d batch ids: %w", len(ids), err))
 	}
@@ -135,18 +140,37 @@ func (c *copySource) Values() ([]any, error) {
 	return []any{
 		int64(r.GetTimeUnixNano()), b.GetResource().GetService(), b.GetBatchId(), int32(c.i),
 		int16(r.GetSeverityNumber()), pgText(r.GetBody()), pgAttrs(r.GetAttributesJson()), rec,
+		nullBytes(r.GetTraceId()), nullBytes(r.GetSpanId()), nullText(r.GetLogger()), nullText(r.GetError().GetType()),
 	}, nil
+}
+
+// nullText is s for a text column (see pgText), NULL when empty.
+func nullText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	t := pgText(s)
+	return &t
+}
+
+// nullBytes is b for a bytea column, NULL when empty.
+func nullBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 func (c *copySource) Err() error { return c.err }
 
 // encodeRest marshals the fields of r that have no column of their own.
+// The trace and span ids have columns (decodeRecord takes them from there;
+// rows stored before schema 2 have them in rec); the logger and error type
+// columns serve filters only, rec keeps them exact.
 func encodeRest(r *sawmillv1.LogRecord) ([]byte, error) {
 	rest := &sawmillv1.LogRecord{
 		ObservedTimeUnixNano: r.GetObservedTimeUnixNano(),
 		SeverityText:         r.GetSeverityText(),
-		TraceId:              r.GetTraceId(),
-		SpanId:               r.GetSpanId(),
 		Logger:               r.GetLogger(),
 		Source:               r.GetSource(),
 		Error:                r.GetError(),
@@ -155,7 +179,7 @@ func encodeRest(r *sawmillv1.LogRecord) ([]byte, error) {
 }
 
 // decodeRecord rebuilds a record from its columns.
-func decodeRecord(t int64, sev int16, body, attrs string, rec []byte) (*sawmillv1.LogRecord, error) {
+func decodeRecord(t int64, sev int16, body, attrs string, rec, traceID, spanID []byte) (*sawmillv1.LogRecord, error) {
 	r := &sawmillv1.LogRecord{}
 	if err := proto.Unmarshal(rec, r); err != nil {
 		return nil, fmt.Errorf("postgres: decode stored record: %w", err)
@@ -163,6 +187,12 @@ func decodeRecord(t int64, sev int16, body, attrs string, rec []byte) (*sawmillv
 	r.TimeUnixNano = uint64(t)
 	r.SeverityNumber = sawmillv1.SeverityNumber(sev)
 	r.Body = body
+	if len(traceID) > 0 {
+		r.TraceId = traceID
+	}
+	if len(spanID) > 0 {
+		r.SpanId = spanID
+	}
 	if attrs != "" {
 		r.AttributesJson = []byte(attrs)
 	}

@@ -33,6 +33,7 @@ type blockMeta struct {
 	maxSev   int32
 	levels   [store.NumLevels]int64
 	filter   filter
+	fields   bloom // of record and resource fields (table block_fields); empty for blocks written before schema 3
 	dataSize int
 }
 
@@ -82,6 +83,7 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 	for _, batch := range bs {
 		b.records += int64(len(batch.GetRecords()))
 	}
+	fields := make(map[uint64]struct{})
 	opts := proto.MarshalOptions{UseCachedSize: true}
 	for _, batch := range bs {
 		size := opts.Size(batch) // cached in batch: MarshalAppend reuses it
@@ -94,7 +96,15 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 		}
 		b.batches = append(b.batches, batchRef{id: batch.GetBatchId(), first: n, n: len(batch.GetRecords())})
 		n += len(batch.GetRecords())
+		res := batch.GetResource()
+		addField(fields, instanceSeed, res.GetInstance())
+		addField(fields, environmentSeed, res.GetEnvironment())
+		addField(fields, versionSeed, res.GetVersion())
 		for _, r := range batch.GetRecords() {
+			addFieldBytes(fields, traceSeed, r.GetTraceId())
+			addFieldBytes(fields, spanSeed, r.GetSpanId())
+			addField(fields, loggerSeed, r.GetLogger())
+			addField(fields, errorTypeSeed, r.GetError().GetType())
 			t := int64(r.GetTimeUnixNano())
 			b.minTime = min(b.minTime, t)
 			b.maxTime = max(b.maxTime, t)
@@ -106,6 +116,10 @@ func (c *codec) build(service string, bs []*sawmillv1.LogBatch, scratch []byte) 
 		}
 	}
 	b.filter = c.filter.build()
+	b.fields = newFieldBloom(len(fields))
+	for h := range fields {
+		b.fields.set(h)
+	}
 	b.data = c.compress(raw)
 	b.dataSize = len(b.data)
 	return b, raw, nil
@@ -155,4 +169,69 @@ func (c *codec) decode(data []byte) ([]*sawmillv1.LogBatch, error) {
 		raw = raw[k+int(size):]
 	}
 	return out, nil
+}
+
+// The fields bloom holds, hashed with a seed per kind, the non-empty trace
+// ids, span ids, logger names and error types of a block's records and the
+// instance, environment and version of its batches, so the exact-match
+// filters on them skip blocks without the value. Unlike the text bloom it
+// is sized from the distinct items (at least 10 bits each, a power of two,
+// 64 B to 128 KiB): ~2% false positives with its two bit positions. A
+// block's ids are counted before the filter is sized, so a trace search
+// still prunes where the text bloom, saturated by long messages, cannot.
+const (
+	traceSeed       = 0x71
+	spanSeed        = 0x73
+	loggerSeed      = 0x6c
+	errorTypeSeed   = 0x65
+	instanceSeed    = 0x69
+	environmentSeed = 0x76
+	versionSeed     = 0x56
+)
+
+func fieldHash(seed byte, v []byte) uint64 { return fnv(fnvOffset^uint64(seed)<<8, v) * mix }
+
+func addField(set map[uint64]struct{}, seed byte, v string) {
+	if v != "" {
+		set[fieldHash(seed, []byte(v))] = struct{}{}
+	}
+}
+
+func addFieldBytes(set map[uint64]struct{}, seed byte, v []byte) {
+	if len(v) > 0 {
+		set[fieldHash(seed, v)] = struct{}{}
+	}
+}
+
+// newFieldBloom returns an empty fields bloom for items distinct items. It
+// has the layout of a filterV1 blob (filter.go's bloom: two bit positions
+// an item), which has reads.
+func newFieldBloom(items int) bloom {
+	bits := 512
+	for bits < items*10 && bits < 1<<20 {
+		bits <<= 1
+	}
+	return make(bloom, bits/8)
+}
+
+// mayHaveFields reports whether a record passing f's record and resource
+// field conditions may be in the block. A block without a fields bloom
+// (written before schema 3) may hold anything.
+func (b bloom) mayHaveFields(f store.Filter) bool {
+	if len(b) == 0 {
+		return true
+	}
+	check := func(seed byte, v []byte) bool { return len(v) == 0 || b.has(fieldHash(seed, v)) }
+	return check(traceSeed, f.TraceID) && check(spanSeed, f.SpanID) &&
+		check(loggerSeed, []byte(f.Logger)) && check(errorTypeSeed, []byte(f.ErrorType)) &&
+		check(instanceSeed, []byte(f.Instance)) && check(environmentSeed, []byte(f.Environment)) &&
+		check(versionSeed, []byte(f.Version))
+}
+
+// set adds the item hashed h.
+func (b bloom) set(h uint64) {
+	mask := uint64(len(b)*8 - 1)
+	p1, p2 := (h>>40)&mask, (h>>12)&mask
+	b[p1>>3] |= 1 << (p1 & 7)
+	b[p2>>3] |= 1 << (p2 & 7)
 }

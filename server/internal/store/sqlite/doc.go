@@ -7,12 +7,16 @@
 // log stores do, records are written as blocks: each write turns the batches
 // of one service into one row holding the records S2-compressed, plus small
 // metadata that lets queries skip blocks without opening them — the service,
-// the time range, per-level counts, the highest severity and a bloom filter of
+// the time range, per-level counts, the highest severity, a bloom filter of
 // the lower-cased message trigrams and words and the top-level attribute
-// pairs. Per-second counts per service and level are kept in their own table
+// pairs, and (table block_fields) a bloom filter sized from the distinct
+// trace ids, span ids, loggers, error types and resource fields of the
+// block. Per-second counts per service and level are kept in their own table
 // for the stats API. A query picks candidate blocks by metadata, tests the
-// bloom filter for text and attributes, decodes only what is left and filters
-// records in Go. See BenchmarkWrite, BenchmarkSearch and BenchmarkSearchScale.
+// bloom filters of its conditions, decodes only what is left and filters
+// records in Go. Blocks written before block_fields existed (schema 3) have
+// no fields bloom and are scanned for those conditions. See BenchmarkWrite,
+// BenchmarkSearch, BenchmarkSearchScale and BenchmarkTraceSearch.
 //
 // The filter never changes an answer, only how many blocks are opened: a
 // block it lets through is searched record by record. It is sized from the

@@ -16,12 +16,13 @@ import (
 // blockIter walks candidate blocks in order (by max_time descending, or by
 // min_time ascending), a chunk of rows per query, keyset-paginated.
 type blockIter struct {
-	s        *Store
-	m        *store.Matcher
-	desc     bool
-	where    string
-	args     []any
-	withData bool
+	s          *Store
+	m          *store.Matcher
+	desc       bool
+	where      string
+	args       []any
+	withData   bool // select the text bloom
+	withFields bool // select the fields bloom
 
 	chunk   []blockMeta
 	pos     int
@@ -73,7 +74,10 @@ func (s *Store) newBlockIter(m *store.Matcher, desc bool, cur *store.Key, from, 
 	if len(conds) > 0 {
 		where = strings.Join(conds, " AND ")
 	}
-	return &blockIter{s: s, m: m, desc: desc, where: where, args: args, withData: m.HasText() || len(f.Attrs) > 0}
+	// Only the blooms the filter tests are read: they are most of the bytes
+	// of a block's metadata.
+	return &blockIter{s: s, m: m, desc: desc, where: where, args: args,
+		withData: m.HasText() || len(f.Attrs) > 0, withFields: f.HasRecordFields() || f.HasResourceFields()}
 }
 
 // next returns the next candidate block; ok is false at the end. Blocks
@@ -98,6 +102,9 @@ func (it *blockIter) fill(ctx context.Context) error {
 	cols := `id, service, min_time, max_time, records, max_sev, n_trace, n_debug, n_info, n_warn, n_error, n_fatal`
 	if it.withData {
 		cols += `, bloom`
+	}
+	if it.withFields {
+		cols += `, (SELECT fields FROM block_fields f WHERE f.id = blocks.id)`
 	}
 	q := `SELECT ` + cols + ` FROM blocks WHERE ` + it.where
 	args := slices.Clone(it.args)
@@ -125,9 +132,12 @@ func (it *blockIter) fill(ctx context.Context) error {
 		var b blockMeta
 		dest := []any{&b.id, &b.service, &b.minTime, &b.maxTime, &b.records, &b.maxSev,
 			&b.levels[0], &b.levels[1], &b.levels[2], &b.levels[3], &b.levels[4], &b.levels[5]}
-		var bl sql.RawBytes // valid until the next row: only tested here
+		var bl, fl sql.RawBytes // valid until the next row: only tested here
 		if it.withData {
 			dest = append(dest, &bl)
+		}
+		if it.withFields {
+			dest = append(dest, &fl)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			_ = rows.Close()
@@ -141,6 +151,9 @@ func (it *blockIter) fill(ctx context.Context) error {
 			it.lastT = b.minTime
 		}
 		if it.withData && !mayMatchText(it.m, filter(bl)) {
+			continue
+		}
+		if it.withFields && !bloom(fl).mayHaveFields(it.m.Filter()) {
 			continue
 		}
 		it.chunk = append(it.chunk, b)
@@ -230,7 +243,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 		return a.Compare(b) < 0
 	}
 	want := limit + 1
-	filtered := m.HasText() || len(f.Attrs) > 0
+	filtered := f.Selective()
 	var out, buf []hit
 	for len(out) < want {
 		meta, ok, err := it.next(ctx)
@@ -319,7 +332,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) (store.Page, er
 // opening blocks: no text or attribute condition, and a minimum severity at
 // a level boundary.
 func fastCountable(f store.Filter) bool {
-	return f.Text == "" && len(f.Attrs) == 0 && (f.MinSeverity <= 0 || store.Level(f.MinSeverity) == f.MinSeverity)
+	return !f.Selective() && (f.MinSeverity <= 0 || store.Level(f.MinSeverity) == f.MinSeverity)
 }
 
 // Count returns the number of matching records.
@@ -422,7 +435,9 @@ func (s *Store) Stats(ctx context.Context, q store.StatsQuery) ([]store.Bucket, 
 		level   int32
 	}
 	agg := map[bk]uint64{}
-	m := store.NewMatcher(store.Filter{Services: f.Services, MinSeverity: f.MinSeverity, Text: f.Text, Attrs: f.Attrs, From: fromSec * 1e9, To: toSec * 1e9})
+	wide := f
+	wide.From, wide.To = fromSec*1e9, toSec*1e9
+	m := store.NewMatcher(wide)
 	it := s.newBlockIter(m, true, nil, fromSec*1e9, toSec*1e9, "")
 	for {
 		meta, ok, err := it.next(ctx)

@@ -85,6 +85,9 @@ func (s *Store) scanBlock(ctx context.Context, id int64, m *store.Matcher, fn fu
 	if bs, ok := s.cache.get(id); ok {
 		var h scanHit
 		for _, b := range bs {
+			if !m.MatchResource(b.GetResource()) {
+				continue
+			}
 			for i, r := range b.GetRecords() {
 				if !m.MatchRecord(r) {
 					continue
@@ -153,6 +156,7 @@ var errCorrupt = errors.New("decode block: corrupt frame")
 // scanRaw walks the frames of a decompressed block (see codec.build).
 func scanRaw(raw []byte, m *store.Matcher, fn func(*scanHit) error) error {
 	var probe sawmillv1.LogRecord
+	var probeErr sawmillv1.ErrorInfo
 	var h scanHit
 	for len(raw) > 0 {
 		size, k := binary.Uvarint(raw)
@@ -176,6 +180,15 @@ func scanRaw(raw []byte, m *store.Matcher, fn func(*scanHit) error) error {
 		if err != nil {
 			return err
 		}
+		if m.Filter().HasResourceFields() {
+			res, err := b.resource()
+			if err != nil {
+				return err
+			}
+			if !m.MatchResource(res) {
+				continue
+			}
+		}
 		// Second pass: the records.
 		idx := 0
 		err = eachField(frame, func(num protowire.Number, typ protowire.Type, v []byte) error {
@@ -185,6 +198,7 @@ func scanRaw(raw []byte, m *store.Matcher, fn func(*scanHit) error) error {
 			i := idx
 			idx++
 			probe.TimeUnixNano, probe.SeverityNumber, probe.Body, probe.AttributesJson = 0, 0, "", nil
+			probe.TraceId, probe.SpanId, probe.Logger, probe.Error = nil, nil, "", nil
 			err := eachField(v, func(num protowire.Number, typ protowire.Type, f []byte) error {
 				switch {
 				case num == 1 && typ == protowire.Fixed64Type:
@@ -197,6 +211,25 @@ func scanRaw(raw []byte, m *store.Matcher, fn func(*scanHit) error) error {
 					probe.Body = unsafe.String(unsafe.SliceData(f), len(f))
 				case num == 6 && typ == protowire.BytesType:
 					probe.AttributesJson = f
+				case num == 7 && typ == protowire.BytesType:
+					probe.TraceId = f
+				case num == 8 && typ == protowire.BytesType:
+					probe.SpanId = f
+				case num == 9 && typ == protowire.BytesType:
+					probe.Logger = unsafe.String(unsafe.SliceData(f), len(f))
+				case num == 11 && typ == protowire.BytesType:
+					// Only the type is compared; merged like proto.Unmarshal
+					// merges repeated occurrences of a message field.
+					if probe.Error == nil {
+						probeErr.Type = ""
+						probe.Error = &probeErr
+					}
+					return eachField(f, func(num protowire.Number, typ protowire.Type, e []byte) error {
+						if num == 1 && typ == protowire.BytesType {
+							probeErr.Type = unsafe.String(unsafe.SliceData(e), len(e))
+						}
+						return nil
+					})
 				}
 				return nil
 			})

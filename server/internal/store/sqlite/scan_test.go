@@ -23,10 +23,16 @@ func scanBatches() []*sawmillv1.LogBatch {
 				SeverityText:   "x",
 				Body:           fmt.Sprintf("order %d created 주문 %d", j, i),
 				AttributesJson: fmt.Appendf(nil, `{"n":%d,"even":%t,"nested":{"k":"v%d"}}`, j, j%2 == 0, j%3),
-				TraceId:        []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
-				Logger:         "l",
+				TraceId:        []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(j % 4)},
+				SpanId:         []byte{1, 2, 3, 4, 5, 6, 7, byte(j)},
+				Logger:         fmt.Sprint("l", j%2),
 				Source:         &sawmillv1.SourceLocation{File: "f.go", Line: int32(j)},
 			})
+			if j%5 == 0 {
+				last := b.Records[len(b.Records)-1]
+				last.Error = &sawmillv1.ErrorInfo{Type: fmt.Sprint("E", j%3), Message: "m"}
+				last.TraceId = nil
+			}
 		}
 		bs = append(bs, b)
 	}
@@ -51,6 +57,13 @@ func TestScanRawMatchesDecode(t *testing.T) {
 		{MinSeverity: 13},
 		{From: 1_700_000_000_000_001_005, To: 1_700_000_000_000_002_010},
 		{Text: "no such text"},
+		{TraceID: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 2}},
+		{TraceID: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 9}},
+		{SpanID: []byte{1, 2, 3, 4, 5, 6, 7, 11}},
+		{Logger: "l1"},
+		{ErrorType: "E1"},
+		{Instance: "orders-2"},
+		{Instance: "orders-1", Logger: "l0", ErrorType: "E0"},
 	} {
 		m := store.NewMatcher(f)
 		type got struct {
@@ -61,7 +74,7 @@ func TestScanRawMatchesDecode(t *testing.T) {
 		var want, have []got
 		for _, b := range bs {
 			for i, r := range b.GetRecords() {
-				if m.MatchRecord(r) {
+				if m.Match(b.GetResource(), r) {
 					want = append(want, got{store.Key{BatchID: b.GetBatchId(), Index: i}.ID(), r, b.GetResource()})
 				}
 			}

@@ -139,6 +139,16 @@ var schema = [][]string{
 	// filterV1 blob. No statement: the version alone makes older binaries
 	// refuse the file.
 	{},
+	{
+		// Version 3: the fields bloom of each block (block.go); blocks written before
+		// have none. A table of its own, not a column of blocks: a column
+		// added to blocks would come after data, and SQLite reads a row's
+		// overflow pages in order, so reading it would read the whole block.
+		`CREATE TABLE block_fields (
+			id INTEGER PRIMARY KEY,
+			fields BLOB NOT NULL
+		)`,
+	},
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -263,6 +273,10 @@ func (s *Store) writeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prepare block insert: %w", err)
 	}
+	insFields, err := tx.PrepareContext(ctx, `INSERT INTO block_fields (id, fields) VALUES (?,?)`)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prepare fields insert: %w", err)
+	}
 	insBatch, err := tx.PrepareContext(ctx, `INSERT INTO batches (id, block_id, first, n) VALUES (?,?,?,?)`)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prepare batch insert: %w", err)
@@ -277,6 +291,9 @@ func (s *Store) writeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 		id, err := res.LastInsertId()
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: insert block of %s: %w", blk.service, err)
+		}
+		if _, err := insFields.ExecContext(ctx, id, []byte(blk.fields)); err != nil {
+			return 0, fmt.Errorf("sqlite: insert fields bloom of %s: %w", blk.service, err)
 		}
 		for _, ref := range blk.batches {
 			if _, err := insBatch.ExecContext(ctx, ref.id, id, ref.first, ref.n); err != nil {
@@ -362,6 +379,7 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) error {
 		arg int64
 	}{
 		{`DELETE FROM batches WHERE block_id IN (SELECT id FROM blocks WHERE max_time < ?)`, ns},
+		{`DELETE FROM block_fields WHERE id IN (SELECT id FROM blocks WHERE max_time < ?)`, ns},
 		{`DELETE FROM blocks WHERE max_time < ?`, ns},
 		{`DELETE FROM counts WHERE second < ?`, ns / 1e9},
 	} {

@@ -116,3 +116,60 @@ func BenchmarkSearch(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTraceSearch finds the one record of a trace among 1,000,000
+// records of the standard workload (a random trace and span id per record):
+// "attr" stores the ids as attributes and searches attr=trace_id:<hex> (the
+// only trace search before the trace_id filter, pruned by the text/attribute
+// bloom); "field" stores them in the record's trace_id/span_id fields, as
+// the SDKs do, and searches with the trace_id filter (the fields bloom).
+// Run with -benchtime=20x: building each store takes a few seconds.
+func BenchmarkTraceSearch(b *testing.B) {
+	ctx := context.Background()
+	const batches = 1000 // of 1,000 records
+	for _, mode := range []string{"attr", "field"} {
+		b.Run(mode, func(b *testing.B) {
+			s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "logs.db"), sqlite.Options{CacheRecords: 1})
+			require.NoError(b, err)
+			defer func() { _ = s.Close() }()
+			rng := rand.New(rand.NewPCG(5, 6))
+			at := time.Now().Add(-time.Hour)
+			var needle []byte
+			for i := 0; i < batches; i++ {
+				bt := workloadBatch(rng, []string{"orders", "payments", "users"}[i%3], i, at.Add(time.Duration(i)*10*time.Millisecond))
+				for j, r := range bt.Records {
+					tr, sp := make([]byte, 16), make([]byte, 8)
+					for k := range tr {
+						tr[k] = byte(rng.Uint32())
+					}
+					for k := range sp {
+						sp[k] = byte(rng.Uint32())
+					}
+					if i == batches/2 && j == 500 {
+						needle = tr
+					}
+					if mode == "attr" {
+						r.AttributesJson = fmt.Appendf(nil, `{"trace_id":"%x","span_id":"%x","http_method":"POST","http_status":201,"user_id":%d}`, tr, sp, rng.IntN(1e5))
+					} else {
+						r.TraceId, r.SpanId = tr, sp
+						r.AttributesJson = fmt.Appendf(nil, `{"http_method":"POST","http_status":201,"user_id":%d}`, rng.IntN(1e5))
+					}
+				}
+				_, err := s.WriteBatches(ctx, []*sawmillv1.LogBatch{bt})
+				require.NoError(b, err)
+			}
+			f := store.Filter{TraceID: needle}
+			if mode == "attr" {
+				f = store.Filter{Attrs: []store.AttrMatch{{Key: "trace_id", Value: fmt.Sprintf("%x", needle)}}}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p, err := s.Search(ctx, store.SearchQuery{Filter: f, Limit: 100})
+				require.NoError(b, err)
+				if len(p.Entries) != 1 {
+					b.Fatalf("found %d records of the trace, want 1", len(p.Entries))
+				}
+			}
+		})
+	}
+}

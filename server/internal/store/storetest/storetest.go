@@ -70,7 +70,7 @@ func Dataset(seed uint64, batchesPerService int) []*sawmillv1.LogBatch {
 			n := 1 + rng.IntN(120)
 			b := &sawmillv1.LogBatch{
 				BatchId:  fmt.Sprintf("%s-%04d-%x", svc, bi, rng.Uint32()),
-				Resource: &sawmillv1.Resource{Service: svc, Instance: svc + "-1", Environment: "test", Version: "1.0." + fmt.Sprint(si)},
+				Resource: &sawmillv1.Resource{Service: svc, Instance: fmt.Sprintf("%s-%d", svc, bi%3), Environment: []string{"test", "staging"}[bi%2], Version: "1.0." + fmt.Sprint(si)},
 			}
 			start := Base.Add(time.Duration(bi) * 3 * time.Second)
 			for i := 0; i < n; i++ {
@@ -101,14 +101,15 @@ func Dataset(seed uint64, batchesPerService int) []*sawmillv1.LogBatch {
 					SeverityText:         strings.ToLower(strings.TrimPrefix(sev.String(), "SEVERITY_NUMBER_")),
 					Body:                 body,
 					AttributesJson:       []byte(attrs),
-					Logger:               "main",
+					Logger:               []string{"main", "http", "db"}[rng.IntN(3)],
 				}
 				if rng.IntN(4) == 0 {
-					r.TraceId = randBytes(rng, 16)
-					r.SpanId = randBytes(rng, 8)
+					// A trace spans records of several batches and services.
+					r.TraceId = TraceID(rng.IntN(30))
+					r.SpanId = SpanID(rng.IntN(100))
 				}
 				if sev >= 17 {
-					r.Error = &sawmillv1.ErrorInfo{Type: "*errors.errorString", Message: "boom", Stack: "main.go:42\nmain.main()"}
+					r.Error = &sawmillv1.ErrorInfo{Type: []string{"*errors.errorString", "*fs.PathError"}[rng.IntN(2)], Message: "boom", Stack: "main.go:42\nmain.main()"}
 					r.Source = &sawmillv1.SourceLocation{File: "main.go", Line: 42, Function: "main.main"}
 				}
 				b.Records = append(b.Records, r)
@@ -119,11 +120,15 @@ func Dataset(seed uint64, batchesPerService int) []*sawmillv1.LogBatch {
 	return out
 }
 
-func randBytes(rng *rand.Rand, n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
+// TraceID is the n-th trace id of the generated data (16 bytes).
+func TraceID(n int) []byte {
+	b, _ := hex.DecodeString(fmt.Sprintf("4bf92f3577b34da6%016x", n))
+	return b
+}
+
+// SpanID is the n-th span id of the generated data (8 bytes).
+func SpanID(n int) []byte {
+	b, _ := hex.DecodeString(fmt.Sprintf("00f067aa%08x", n))
 	return b
 }
 
@@ -157,7 +162,11 @@ func refMatch(f store.Filter, x rec) bool {
 			return false
 		}
 	}
-	return true
+	eq := func(want, got string) bool { return want == "" || want == got }
+	return (len(f.TraceID) == 0 || hex.EncodeToString(f.TraceID) == hex.EncodeToString(x.r.GetTraceId())) &&
+		(len(f.SpanID) == 0 || hex.EncodeToString(f.SpanID) == hex.EncodeToString(x.r.GetSpanId())) &&
+		eq(f.Logger, x.r.GetLogger()) && eq(f.ErrorType, x.r.GetError().GetType()) &&
+		eq(f.Instance, x.res.GetInstance()) && eq(f.Environment, x.res.GetEnvironment()) && eq(f.Version, x.res.GetVersion())
 }
 
 // refAttr knows the generated attribute shapes.
@@ -257,6 +266,23 @@ func filters() map[string]store.Filter {
 		"time range":         {From: from, To: to},
 		"from only":          {From: to},
 		"to only":            {To: from},
+		"trace":              {TraceID: TraceID(7)},
+		"trace unknown":      {TraceID: TraceID(999)},
+		"trace and service":  {TraceID: TraceID(3), Services: []string{"payments"}},
+		"trace in range":     {TraceID: TraceID(11), From: from, To: to},
+		"span":               {SpanID: SpanID(42)},
+		"trace and span":     {TraceID: TraceID(5), SpanID: SpanID(0x31)},
+		"trace, other span":  {TraceID: TraceID(5), SpanID: SpanID(0x32)},
+		"logger":             {Logger: "http"},
+		"logger unknown":     {Logger: "HTTP"},
+		"error type":         {ErrorType: "*fs.PathError"},
+		"error type and sev": {ErrorType: "*errors.errorString", MinSeverity: 21},
+		"instance":           {Instance: "orders-2"},
+		"environment":        {Environment: "staging"},
+		"version":            {Version: "1.0.1"},
+		"resource fields":    {Instance: "payments-0", Environment: "test", Version: "1.0.1"},
+		"resource mismatch":  {Instance: "payments-0", Version: "1.0.0"},
+		"fields and text":    {Logger: "db", Environment: "test", Text: "created", Attrs: []store.AttrMatch{{Key: "http_method", Value: "GET"}}},
 		"everything at once": {Services: []string{"orders", "payments"}, MinSeverity: 9, Text: "e", Attrs: []store.AttrMatch{{Key: "http_status", Value: "201"}}, From: from, To: to + int64(time.Minute)},
 	}
 }
@@ -275,6 +301,9 @@ func testQueries(t *testing.T, s store.Store) {
 				if refMatch(f, x) {
 					want = append(want, x)
 				}
+			}
+			if !strings.Contains(name, "none") && !strings.Contains(name, "unknown") && !strings.Contains(name, "mismatch") {
+				require.NotEmpty(t, want, "the data set has records for this filter")
 			}
 			got, err := s.Count(ctx, f)
 			require.NoError(t, err)

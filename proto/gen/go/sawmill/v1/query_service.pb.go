@@ -95,7 +95,28 @@ type Filter struct {
 	// Only records at or after this time, unix nanoseconds; 0 = no lower bound.
 	FromUnixNano uint64 `protobuf:"fixed64,5,opt,name=from_unix_nano,json=fromUnixNano" json:"from_unix_nano,omitempty"`
 	// Only records before this time, unix nanoseconds; 0 = no upper bound.
-	ToUnixNano    uint64 `protobuf:"fixed64,6,opt,name=to_unix_nano,json=toUnixNano" json:"to_unix_nano,omitempty"`
+	ToUnixNano uint64 `protobuf:"fixed64,6,opt,name=to_unix_nano,json=toUnixNano" json:"to_unix_nano,omitempty"`
+	// Only records whose trace_id field is this W3C trace id: exactly 16
+	// bytes, or empty for any. An attribute named trace_id is not this field
+	// (the SDKs move it into the field); match it with attributes.
+	TraceId []byte `protobuf:"bytes,7,opt,name=trace_id,json=traceId" json:"trace_id,omitempty"`
+	// Only records whose span_id field is this span id: exactly 8 bytes, or
+	// empty for any.
+	SpanId []byte `protobuf:"bytes,8,opt,name=span_id,json=spanId" json:"span_id,omitempty"`
+	// Only records of batches whose resource instance is exactly this; empty
+	// for any.
+	Instance string `protobuf:"bytes,9,opt,name=instance" json:"instance,omitempty"`
+	// Only records of batches whose resource environment is exactly this;
+	// empty for any.
+	Environment string `protobuf:"bytes,10,opt,name=environment" json:"environment,omitempty"`
+	// Only records of batches whose resource version is exactly this; empty
+	// for any.
+	Version string `protobuf:"bytes,11,opt,name=version" json:"version,omitempty"`
+	// Only records whose logger name is exactly this; empty for any.
+	Logger string `protobuf:"bytes,12,opt,name=logger" json:"logger,omitempty"`
+	// Only records whose error type is exactly this (e.g. "*fs.PathError");
+	// empty for any.
+	ErrorType     string `protobuf:"bytes,13,opt,name=error_type,json=errorType" json:"error_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -170,6 +191,55 @@ func (x *Filter) GetToUnixNano() uint64 {
 		return x.ToUnixNano
 	}
 	return 0
+}
+
+func (x *Filter) GetTraceId() []byte {
+	if x != nil {
+		return x.TraceId
+	}
+	return nil
+}
+
+func (x *Filter) GetSpanId() []byte {
+	if x != nil {
+		return x.SpanId
+	}
+	return nil
+}
+
+func (x *Filter) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *Filter) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *Filter) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Filter) GetLogger() string {
+	if x != nil {
+		return x.Logger
+	}
+	return ""
+}
+
+func (x *Filter) GetErrorType() string {
+	if x != nil {
+		return x.ErrorType
+	}
+	return ""
 }
 
 // LogEntry is a stored record with its id and its service's resource.
@@ -1276,7 +1346,7 @@ const file_sawmill_v1_query_service_proto_rawDesc = "" +
 	"sawmill.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x14sawmill/v1/log.proto\"8\n" +
 	"\x0eAttributeMatch\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xfb\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xbe\x03\n" +
 	"\x06Filter\x12\x1a\n" +
 	"\bservices\x18\x01 \x03(\tR\bservices\x12=\n" +
 	"\fmin_severity\x18\x02 \x01(\x0e2\x1a.sawmill.v1.SeverityNumberR\vminSeverity\x12\x12\n" +
@@ -1286,7 +1356,16 @@ const file_sawmill_v1_query_service_proto_rawDesc = "" +
 	"attributes\x12$\n" +
 	"\x0efrom_unix_nano\x18\x05 \x01(\x06R\ffromUnixNano\x12 \n" +
 	"\fto_unix_nano\x18\x06 \x01(\x06R\n" +
-	"toUnixNano\"{\n" +
+	"toUnixNano\x12\x19\n" +
+	"\btrace_id\x18\a \x01(\fR\atraceId\x12\x17\n" +
+	"\aspan_id\x18\b \x01(\fR\x06spanId\x12\x1a\n" +
+	"\binstance\x18\t \x01(\tR\binstance\x12 \n" +
+	"\venvironment\x18\n" +
+	" \x01(\tR\venvironment\x12\x18\n" +
+	"\aversion\x18\v \x01(\tR\aversion\x12\x16\n" +
+	"\x06logger\x18\f \x01(\tR\x06logger\x12\x1d\n" +
+	"\n" +
+	"error_type\x18\r \x01(\tR\terrorType\"{\n" +
 	"\bLogEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
 	"\bresource\x18\x02 \x01(\v2\x14.sawmill.v1.ResourceR\bresource\x12-\n" +
