@@ -126,14 +126,37 @@ func TestProductionTailGapAfterReconnect(t *testing.T) {
 	require.True(t, waitLine(lines, ": tail open", 10*time.Second))
 	stream, err := sawmillv1.NewQueryServiceClient(s.Conn(t)).Tail(ctx, &sawmillv1.TailRequest{Filter: &sawmillv1.Filter{Services: []string{"gappy"}}})
 	require.NoError(t, err)
+	msgs := make(chan *sawmillv1.TailResponse, 1024)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			msgs <- r
+		}
+	}()
+	// Push until both tails have shown a record: the gRPC tail subscribes
+	// when its handler runs, which on a loaded machine may be after the
+	// records the SSE tail saw.
 	ingest := sawmillv1.NewIngestServiceClient(s.Conn(t))
+	var first *sawmillv1.TailResponse
+	sseSeen := false
 	require.Eventually(t, func() bool {
-		_, err := Push(ctx, ingest, Batch("gappy", 1, time.Now()))
-		require.NoError(t, err)
-		return waitLine(lines, "event: logs", time.Second)
-	}, 20*time.Second, 10*time.Millisecond)
-	first, err := stream.Recv()
-	require.NoError(t, err)
+		if _, err := Push(ctx, ingest, Batch("gappy", 1, time.Now())); err != nil {
+			return false
+		}
+		sseSeen = sseSeen || waitLine(lines, "event: logs", time.Second)
+		if first == nil {
+			select {
+			case first = <-msgs:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return sseSeen && first != nil
+	}, 30*time.Second, 10*time.Millisecond)
 	require.Nil(t, first.GetGap())
 
 	before := time.Now()
@@ -154,12 +177,17 @@ func TestProductionTailGapAfterReconnect(t *testing.T) {
 	assert.Contains(t, gap.Reason, "connection to the broker was lost")
 
 	for {
-		r, err := stream.Recv()
-		require.NoError(t, err)
-		if g := r.GetGap(); g != nil {
-			assert.Equal(t, int64(-1), g.GetMissedRecords())
-			assert.Less(t, g.GetFromUnixNano(), g.GetToUnixNano())
-			break
+		select {
+		case r := <-msgs:
+			if g := r.GetGap(); g != nil {
+				assert.Equal(t, int64(-1), g.GetMissedRecords())
+				assert.Less(t, g.GetFromUnixNano(), g.GetToUnixNano())
+				return
+			}
+		case err := <-recvErr:
+			require.NoError(t, err, "the gRPC tail goes on after the gap")
+		case <-ctx.Done():
+			t.Fatal("the gRPC tail reported no gap")
 		}
 	}
 }
