@@ -1,4 +1,4 @@
-// Command bench runs the standard "seed-burst" workload (shared/WORKLOAD.md)
+// Command bench runs the standard "seed-burst" workload (BENCHMARKS.md, "The workload")
 // end to end against a fresh sawmill built from this repository and prints
 // the workload's table of figures.
 //
@@ -23,7 +23,7 @@
 //	go run ./examples/bench --mode embedded --rate 100000 --duration 5s --sources 3 --sdk go --out bench.json
 //
 // The search subcommand measures search at the scale of a day (the "day"
-// workload, shared/WORKLOAD.md): for each store (embedded SQLite, or
+// workload, BENCHMARKS.md, "The workload"): for each store (embedded SQLite, or
 // PostgreSQL through --database-url alone with native daily partitions, in
 // a database of its own) and each workload (standard: the seed-burst
 // records; longline: 100-2,000-byte infrastructure lines), it starts a fresh

@@ -116,7 +116,7 @@ func mainErr() error {
 	o := Options{Mode: *mode, Rate: *rate, Duration: *duration, Sources: *sources, SDK: *sdk, Bins: bins,
 		AMQPURL: *amqpURL, PGURL: *pgURL, ProfileDir: *profile, Distinct: *distinct, NoQueries: *noQueries, DrainLimit: *drain,
 		ServerArgs: serverArgs, SourceArgs: sourceArgs, ServerEnv: serverEnv, Log: os.Stderr}
-	output := Output{Workload: "seed-burst (shared/WORKLOAD.md)", Commit: commit(root), Cores: runtime.NumCPU(),
+	output := Output{Workload: "seed-burst (BENCHMARKS.md, The workload)", Commit: commit(root), Cores: runtime.NumCPU(),
 		MemoryMiB: memTotal() >> 20, GoVersion: runtime.Version(), StartedAt: time.Now().UTC(), Mode: *mode, SDK: *sdk}
 
 	steps := 1

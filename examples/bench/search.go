@@ -122,7 +122,7 @@ type SearchOutput struct {
 	Runs      []*SearchResult `json:"runs"`
 }
 
-// defaults of the day workload (shared/WORKLOAD.md).
+// defaults of the day workload (BENCHMARKS.md, "Search at the scale of a day").
 func dayDefaults(k workload.Kind) (records, services int) {
 	if k == workload.LongLine {
 		return 16 * 300_000, 16
@@ -207,7 +207,7 @@ func searchMain(args []string) error {
 	if *sawmillBin != "" {
 		bins.Sawmill = *sawmillBin
 	}
-	output := SearchOutput{Workload: "day (shared/WORKLOAD.md, the search workload)", Commit: commit(root), Cores: runtime.NumCPU(),
+	output := SearchOutput{Workload: "day (BENCHMARKS.md, Search at the scale of a day)", Commit: commit(root), Cores: runtime.NumCPU(),
 		MemoryMiB: memTotal() >> 20, GoVersion: runtime.Version(), StartedAt: time.Now().UTC()}
 	bad := 0
 	for _, mode := range modeList {

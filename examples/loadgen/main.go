@@ -1,5 +1,5 @@
 // Command loadgen sends the standard "seed-burst" workload
-// (shared/WORKLOAD.md) to a Sawmill server as one source, the way a Go
+// (BENCHMARKS.md, "The workload") to a Sawmill server as one source, the way a Go
 // service would: through a zap logger whose core is the Sawmill SDK's
 // sawmillzap. Records of one service are logged at a fixed rate, paced by a
 // token bucket refilled every 10 ms; the SDK batches them (up to --batch

@@ -1,4 +1,4 @@
-// The standard workload's record shape (shared/WORKLOAD.md): level 70% info,
+// The standard workload's record shape (BENCHMARKS.md, "The workload"): level 70% info,
 // 20% debug, 8% warn, 2% error; templated messages with random ids (1 in 50
 // in Korean); attributes trace_id, span_id, http_method, http_path,
 // http_status (int), duration_ms (double), user_id (int). Seeded, so every

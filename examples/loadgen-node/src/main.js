@@ -1,4 +1,4 @@
-// One source of the standard "seed-burst" workload (shared/WORKLOAD.md),
+// One source of the standard "seed-burst" workload (BENCHMARKS.md, "The workload"),
 // logging the way a Node service does: winston with the winston-sawmill
 // transport. Records are paced by a token bucket refilled every 10 ms; the
 // transport batches them (--batch records or --batch-wait ms) and pushes
@@ -8,7 +8,7 @@
 //
 // --sink floor replaces the transport by winston's Stream transport into a
 // no-op sink: winston's own ceiling on this machine, to judge the transport
-// against (shared/MEASURED.md).
+// against (see BENCHMARKS.md, Node).
 //
 //   node src/main.js --target 127.0.0.1:7070 --service orders --rate 100000 --duration 5s [--report FILE]
 //

@@ -1,4 +1,4 @@
-// The standard "seed-burst" workload's records (shared/WORKLOAD.md), the
+// The standard "seed-burst" workload's records (BENCHMARKS.md, "The workload"), the
 // same shape as examples/loadgen/workload: level 70% info, 20% debug, 8% warn,
 // 2% error; templated messages with random ids, about 1 in 50 in Korean;
 // attributes trace_id (32 hex), span_id (16 hex), http_method, http_path,

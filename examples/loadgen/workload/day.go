@@ -11,7 +11,7 @@ import (
 // Kind names a record generator of the "day" search workload.
 type Kind string
 
-// The kinds of the day workload (shared/WORKLOAD.md, "The search workload").
+// The kinds of the day workload (BENCHMARKS.md, "Search at the scale of a day").
 const (
 	// Standard is the seed-burst record shape (Gen).
 	Standard Kind = "standard"

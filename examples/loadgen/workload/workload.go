@@ -1,5 +1,5 @@
 // Package workload generates the records of the standard "seed-burst"
-// workload (shared/WORKLOAD.md): seeded levels (70% info, 20% debug, 8% warn,
+// workload (BENCHMARKS.md, "The workload"): seeded levels (70% info, 20% debug, 8% warn,
 // 2% error), messages from templates with random ids, about 1 in 50 in
 // Korean, and seven attributes (trace_id, span_id, http_method, http_path,
 // http_status, duration_ms, user_id), about 250-350 bytes as JSON.

@@ -17,7 +17,7 @@ import (
 )
 
 // benchBatches builds n batches of size records shaped like the standard
-// workload (../shared/WORKLOAD.md): current times, ~300-byte attributes.
+// workload (BENCHMARKS.md, "The workload"): current times, ~300-byte attributes.
 func benchBatches(prefix string, n, size int) []*sawmillv1.LogBatch {
 	rng := rand.New(rand.NewPCG(1, 2))
 	services := []string{"orders", "payments", "users"}

@@ -16,7 +16,7 @@ import (
 )
 
 // workloadBatch builds a 1000-record batch shaped like the standard
-// workload (shared/WORKLOAD.md): ~60-byte messages, 7 attributes.
+// workload (BENCHMARKS.md, "The workload"): ~60-byte messages, 7 attributes.
 func workloadBatch(rng *rand.Rand, svc string, seq int, at time.Time) *sawmillv1.LogBatch {
 	b := &sawmillv1.LogBatch{BatchId: fmt.Sprintf("%s-%d-%x", svc, seq, rng.Uint64()), Resource: &sawmillv1.Resource{Service: svc, Instance: svc + "-1"}}
 	for i := 0; i < 1000; i++ {
