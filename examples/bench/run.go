@@ -308,24 +308,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("start source %s: %w", services[i], err)
 		}
 	}
-	exitErrs := make([]error, o.Sources)
-	var wg sync.WaitGroup
-	for i, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			done := make(chan error, 1)
-			go func() { done <- p.Wait() }()
-			select {
-			case exitErrs[i] = <-done:
-			case <-time.After(o.Duration + 120*time.Second):
-				_ = p.Process.Kill()
-				exitErrs[i] = fmt.Errorf("killed after %s", o.Duration+120*time.Second)
-				<-done
-			}
-		}()
-	}
-	wg.Wait()
+	exitErrs := waitAll(procs, o.Duration+120*time.Second)
 	sourcesEnded := time.Now()
 	for _, p := range procs {
 		if p.ProcessState != nil {
@@ -745,4 +728,28 @@ func latency(sources []SourceResult, seen *seenSet) Latency {
 	q := func(p float64) float64 { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
 	l.P50MS, l.P99MS, l.MaxMS = q(0.50), q(0.99), ds[len(ds)-1]
 	return l
+}
+
+// waitAll waits for every process to exit, killing one that runs past
+// limit; it returns each one's exit error, in order.
+func waitAll(procs []*exec.Cmd, limit time.Duration) []error {
+	errs := make([]error, len(procs))
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan error, 1)
+			go func() { done <- p.Wait() }()
+			select {
+			case errs[i] = <-done:
+			case <-time.After(limit):
+				_ = p.Process.Kill()
+				errs[i] = fmt.Errorf("killed after %s", limit)
+				<-done
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
 }

@@ -448,24 +448,7 @@ func searchLoad(ctx context.Context, o SearchOptions, p dayParams, grpcAddr, bas
 			return fmt.Errorf("start source %s: %w", p.Services[i], err)
 		}
 	}
-	var wg sync.WaitGroup
-	exitErrs := make([]error, len(procs))
-	for i, c := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			done := make(chan error, 1)
-			go func() { done <- c.Wait() }()
-			select {
-			case exitErrs[i] = <-done:
-			case <-time.After(o.LoadLimit + 2*time.Minute):
-				_ = c.Process.Kill()
-				exitErrs[i] = fmt.Errorf("killed after %s", o.LoadLimit+2*time.Minute)
-				<-done
-			}
-		}()
-	}
-	wg.Wait()
+	exitErrs := waitAll(procs, o.LoadLimit+2*time.Minute)
 	var firstStart, lastAck int64
 	for i, c := range procs {
 		if c.ProcessState != nil {
