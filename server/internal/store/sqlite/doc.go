@@ -12,7 +12,8 @@
 // pairs, and (table block_fields) a bloom filter sized from the distinct
 // trace ids, span ids, loggers, error types and resource fields of the
 // block. Per-second counts per service and level are kept in their own table
-// for the stats API. A query picks candidate blocks by metadata, tests the
+// for the stats API, with per-minute and per-hour rollups (rollup.go) that
+// answer a step that is a multiple of them. A query picks candidate blocks by metadata, tests the
 // bloom filters of its conditions, decodes only what is left and filters
 // records in Go. Blocks written before block_fields existed (schema 3) have
 // no fields bloom and are scanned for those conditions. See BenchmarkWrite,

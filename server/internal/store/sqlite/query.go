@@ -465,49 +465,6 @@ func (s *Store) Stats(ctx context.Context, q store.StatsQuery) ([]store.Bucket, 
 	return out, nil
 }
 
-func (s *Store) statsFromCounts(ctx context.Context, f store.Filter, step, fromSec, toSec int64) ([]store.Bucket, error) {
-	q := `SELECT second / ? * ? AS b, service, level, sum(n) FROM counts WHERE 1`
-	args := []any{step, step}
-	if len(f.Services) > 0 {
-		q += ` AND service IN (?` + strings.Repeat(`,?`, len(f.Services)-1) + `)`
-		for _, svc := range f.Services {
-			args = append(args, svc)
-		}
-	}
-	if f.From != 0 {
-		q += ` AND second >= ?`
-		args = append(args, fromSec)
-	}
-	if f.To != 0 {
-		q += ` AND second < ?`
-		args = append(args, toSec)
-	}
-	if f.MinSeverity > 0 {
-		q += ` AND level >= ?`
-		args = append(args, f.MinSeverity)
-	}
-	q += ` GROUP BY b, service, level ORDER BY b, service, level`
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: stats: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []store.Bucket
-	for rows.Next() {
-		var b store.Bucket
-		var start int64
-		if err := rows.Scan(&start, &b.Service, &b.Severity, &b.Count); err != nil {
-			return nil, fmt.Errorf("sqlite: stats: %w", err)
-		}
-		b.Start = time.Unix(start, 0).UTC()
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: stats: %w", err)
-	}
-	return out, nil
-}
-
 // Services lists the services with stored records.
 func (s *Store) Services(ctx context.Context) ([]store.Service, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT name, last_seen, total FROM services ORDER BY name`)

@@ -149,6 +149,9 @@ var schema = [][]string{
 			fields BLOB NOT NULL
 		)`,
 	},
+	// Version 4: per-minute and per-hour counts (rollup.go), filled from
+	// counts.
+	schemaV4,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -311,6 +314,9 @@ func (s *Store) writeBatches(ctx context.Context, bs []*sawmillv1.LogBatch) (int
 			return 0, fmt.Errorf("sqlite: count %s: %w", k.service, err)
 		}
 	}
+	if err := addRollups(ctx, tx, counts); err != nil {
+		return 0, err
+	}
 	for name, a := range services {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO services (name, last_seen, total) VALUES (?,?,?)
 			ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), total = total + excluded.total`,
@@ -386,6 +392,9 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) error {
 		if _, err := tx.ExecContext(ctx, q.sql, q.arg); err != nil {
 			return fmt.Errorf("sqlite: retention before %s: %w", t.Format(time.RFC3339), err)
 		}
+	}
+	if err := retainRollups(ctx, tx, ns/1e9); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE services SET total = coalesce((SELECT sum(records) FROM blocks WHERE service = services.name), 0)`); err != nil {
 		return fmt.Errorf("sqlite: retention totals: %w", err)
