@@ -64,6 +64,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/services", a.only(a.services))
 	mux.HandleFunc("GET /api/v1/live", a.only(a.liveCounts, []string{"seconds"}))
 	mux.HandleFunc("GET /api/v1/status", a.only(a.status))
+	mux.HandleFunc("GET /api/v1/traces/{trace_id}", a.only(a.trace, []string{"limit", "from", "to"}))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sawmill/v1/query_service.proto.
  */
 export const file_sawmill_v1_query_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zYXdtaWxsL3YxL3F1ZXJ5X3NlcnZpY2UucHJvdG8SCnNhd21pbGwudjEiLAoOQXR0cmlidXRlTWF0Y2gSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJIrcCCgZGaWx0ZXISEAoIc2VydmljZXMYASADKAkSMAoMbWluX3NldmVyaXR5GAIgASgOMhouc2F3bWlsbC52MS5TZXZlcml0eU51bWJlchIMCgR0ZXh0GAMgASgJEi4KCmF0dHJpYnV0ZXMYBCADKAsyGi5zYXdtaWxsLnYxLkF0dHJpYnV0ZU1hdGNoEhYKDmZyb21fdW5peF9uYW5vGAUgASgGEhQKDHRvX3VuaXhfbmFubxgGIAEoBhIQCgh0cmFjZV9pZBgHIAEoDBIPCgdzcGFuX2lkGAggASgMEhAKCGluc3RhbmNlGAkgASgJEhMKC2Vudmlyb25tZW50GAogASgJEg8KB3ZlcnNpb24YCyABKAkSDgoGbG9nZ2VyGAwgASgJEhIKCmVycm9yX3R5cGUYDSABKAkiZQoITG9nRW50cnkSCgoCaWQYASABKAkSJgoIcmVzb3VyY2UYAiABKAsyFC5zYXdtaWxsLnYxLlJlc291cmNlEiUKBnJlY29yZBgDIAEoCzIVLnNhd21pbGwudjEuTG9nUmVjb3JkImgKDVNlYXJjaFJlcXVlc3QSIgoGZmlsdGVyGAEgASgLMhIuc2F3bWlsbC52MS5GaWx0ZXISDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhQKDG9sZGVzdF9maXJzdBgEIAEoCCJMCg5TZWFyY2hSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeRITCgtuZXh0X2N1cnNvchgCIAEoCSIyCgxDb3VudFJlcXVlc3QSIgoGZmlsdGVyGAEgASgLMhIuc2F3bWlsbC52MS5GaWx0ZXIiHgoNQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoBCIwCg1HZXRMb2dSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3N1cnJvdW5kaW5nGAIgASgNIoABCg5HZXRMb2dSZXNwb25zZRIjCgVlbnRyeRgBIAEoCzIULnNhd21pbGwudjEuTG9nRW50cnkSJAoGYmVmb3JlGAIgAygLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeRIjCgVhZnRlchgDIAMoCzIULnNhd21pbGwudjEuTG9nRW50cnkiQwoLVGFpbFJlcXVlc3QSIgoGZmlsdGVyGAEgASgLMhIuc2F3bWlsbC52MS5GaWx0ZXISEAoIbWF4X3JhdGUYAiABKA0iaAoMVGFpbFJlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC5zYXdtaWxsLnYxLkxvZ0VudHJ5Eg8KB3NraXBwZWQYAiABKAQSIAoDZ2FwGAMgASgLMhMuc2F3bWlsbC52MS5UYWlsR2FwIl8KB1RhaWxHYXASFgoOZnJvbV91bml4X25hbm8YASABKAQSFAoMdG9fdW5peF9uYW5vGAIgASgEEhYKDm1pc3NlZF9yZWNvcmRzGAMgASgDEg4KBnJlYXNvbhgEIAEoCSIwCg1SZWNlbnRSZXF1ZXN0EhAKCHNlcnZpY2VzGAEgAygJEg0KBWxpbWl0GAIgASgNIkUKC1NlcnZpY2VMb2dzEg8KB3NlcnZpY2UYASABKAkSJQoHZW50cmllcxgCIAMoCzIULnNhd21pbGwudjEuTG9nRW50cnkiOwoOUmVjZW50UmVzcG9uc2USKQoIc2VydmljZXMYASADKAsyFy5zYXdtaWxsLnYxLlNlcnZpY2VMb2dzIlsKDFN0YXRzUmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlchInCgRzdGVwGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uInQKC1N0YXRzQnVja2V0EhcKD3N0YXJ0X3VuaXhfbmFubxgBIAEoBhIPCgdzZXJ2aWNlGAIgASgJEiwKCHNldmVyaXR5GAMgASgOMhouc2F3bWlsbC52MS5TZXZlcml0eU51bWJlchINCgVjb3VudBgEIAEoBCJiCg1TdGF0c1Jlc3BvbnNlEigKB2J1Y2tldHMYASADKAsyFy5zYXdtaWxsLnYxLlN0YXRzQnVja2V0EicKBHN0ZXAYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJgCgtTZXJ2aWNlSW5mbxIMCgRuYW1lGAEgASgJEhsKE2xhc3Rfc2Vlbl91bml4X25hbm8YAiABKAYSFwoPcmF0ZV9wZXJfc2Vjb25kGAMgASgBEg0KBXRvdGFsGAQgASgEIkEKFExpc3RTZXJ2aWNlc1Jlc3BvbnNlEikKCHNlcnZpY2VzGAEgAygLMhcuc2F3bWlsbC52MS5TZXJ2aWNlSW5mbzLdAwoMUXVlcnlTZXJ2aWNlEj8KBlNlYXJjaBIZLnNhd21pbGwudjEuU2VhcmNoUmVxdWVzdBoaLnNhd21pbGwudjEuU2VhcmNoUmVzcG9uc2USPAoFQ291bnQSGC5zYXdtaWxsLnYxLkNvdW50UmVxdWVzdBoZLnNhd21pbGwudjEuQ291bnRSZXNwb25zZRI/CgZHZXRMb2cSGS5zYXdtaWxsLnYxLkdldExvZ1JlcXVlc3QaGi5zYXdtaWxsLnYxLkdldExvZ1Jlc3BvbnNlEjsKBFRhaWwSFy5zYXdtaWxsLnYxLlRhaWxSZXF1ZXN0Ghguc2F3bWlsbC52MS5UYWlsUmVzcG9uc2UwARI/CgZSZWNlbnQSGS5zYXdtaWxsLnYxLlJlY2VudFJlcXVlc3QaGi5zYXdtaWxsLnYxLlJlY2VudFJlc3BvbnNlEjwKBVN0YXRzEhguc2F3bWlsbC52MS5TdGF0c1JlcXVlc3QaGS5zYXdtaWxsLnYxLlN0YXRzUmVzcG9uc2USUQoMTGlzdFNlcnZpY2VzEh8uc2F3bWlsbC52MS5MaXN0U2VydmljZXNSZXF1ZXN0GiAuc2F3bWlsbC52MS5MaXN0U2VydmljZXNSZXNwb25zZUJJWkBnaXRodWIuY29tL3Nhd21pbGwtZGV2L3Nhd21pbGwvcHJvdG8vZ2VuL2dvL3Nhd21pbGwvdjE7c2F3bWlsbHYxkgMECAIgA2IIZWRpdGlvbnNw6Ac", [file_google_protobuf_duration, file_sawmill_v1_log]);
+  fileDesc("Ch5zYXdtaWxsL3YxL3F1ZXJ5X3NlcnZpY2UucHJvdG8SCnNhd21pbGwudjEiLAoOQXR0cmlidXRlTWF0Y2gSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJIrcCCgZGaWx0ZXISEAoIc2VydmljZXMYASADKAkSMAoMbWluX3NldmVyaXR5GAIgASgOMhouc2F3bWlsbC52MS5TZXZlcml0eU51bWJlchIMCgR0ZXh0GAMgASgJEi4KCmF0dHJpYnV0ZXMYBCADKAsyGi5zYXdtaWxsLnYxLkF0dHJpYnV0ZU1hdGNoEhYKDmZyb21fdW5peF9uYW5vGAUgASgGEhQKDHRvX3VuaXhfbmFubxgGIAEoBhIQCgh0cmFjZV9pZBgHIAEoDBIPCgdzcGFuX2lkGAggASgMEhAKCGluc3RhbmNlGAkgASgJEhMKC2Vudmlyb25tZW50GAogASgJEg8KB3ZlcnNpb24YCyABKAkSDgoGbG9nZ2VyGAwgASgJEhIKCmVycm9yX3R5cGUYDSABKAkiZQoITG9nRW50cnkSCgoCaWQYASABKAkSJgoIcmVzb3VyY2UYAiABKAsyFC5zYXdtaWxsLnYxLlJlc291cmNlEiUKBnJlY29yZBgDIAEoCzIVLnNhd21pbGwudjEuTG9nUmVjb3JkImgKDVNlYXJjaFJlcXVlc3QSIgoGZmlsdGVyGAEgASgLMhIuc2F3bWlsbC52MS5GaWx0ZXISDQoFbGltaXQYAiABKA0SDgoGY3Vyc29yGAMgASgJEhQKDG9sZGVzdF9maXJzdBgEIAEoCCJMCg5TZWFyY2hSZXNwb25zZRIlCgdlbnRyaWVzGAEgAygLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeRITCgtuZXh0X2N1cnNvchgCIAEoCSIyCgxDb3VudFJlcXVlc3QSIgoGZmlsdGVyGAEgASgLMhIuc2F3bWlsbC52MS5GaWx0ZXIiHgoNQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoBCIwCg1HZXRMb2dSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3N1cnJvdW5kaW5nGAIgASgNIoABCg5HZXRMb2dSZXNwb25zZRIjCgVlbnRyeRgBIAEoCzIULnNhd21pbGwudjEuTG9nRW50cnkSJAoGYmVmb3JlGAIgAygLMhQuc2F3bWlsbC52MS5Mb2dFbnRyeRIjCgVhZnRlchgDIAMoCzIULnNhd21pbGwudjEuTG9nRW50cnkiQwoLVGFpbFJlcXVlc3QSIgoGZmlsdGVyGAEgASgLMhIuc2F3bWlsbC52MS5GaWx0ZXISEAoIbWF4X3JhdGUYAiABKA0iaAoMVGFpbFJlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC5zYXdtaWxsLnYxLkxvZ0VudHJ5Eg8KB3NraXBwZWQYAiABKAQSIAoDZ2FwGAMgASgLMhMuc2F3bWlsbC52MS5UYWlsR2FwIl8KB1RhaWxHYXASFgoOZnJvbV91bml4X25hbm8YASABKAQSFAoMdG9fdW5peF9uYW5vGAIgASgEEhYKDm1pc3NlZF9yZWNvcmRzGAMgASgDEg4KBnJlYXNvbhgEIAEoCSIwCg1SZWNlbnRSZXF1ZXN0EhAKCHNlcnZpY2VzGAEgAygJEg0KBWxpbWl0GAIgASgNIkUKC1NlcnZpY2VMb2dzEg8KB3NlcnZpY2UYASABKAkSJQoHZW50cmllcxgCIAMoCzIULnNhd21pbGwudjEuTG9nRW50cnkiOwoOUmVjZW50UmVzcG9uc2USKQoIc2VydmljZXMYASADKAsyFy5zYXdtaWxsLnYxLlNlcnZpY2VMb2dzIlsKDFN0YXRzUmVxdWVzdBIiCgZmaWx0ZXIYASABKAsyEi5zYXdtaWxsLnYxLkZpbHRlchInCgRzdGVwGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uInQKC1N0YXRzQnVja2V0EhcKD3N0YXJ0X3VuaXhfbmFubxgBIAEoBhIPCgdzZXJ2aWNlGAIgASgJEiwKCHNldmVyaXR5GAMgASgOMhouc2F3bWlsbC52MS5TZXZlcml0eU51bWJlchINCgVjb3VudBgEIAEoBCJiCg1TdGF0c1Jlc3BvbnNlEigKB2J1Y2tldHMYASADKAsyFy5zYXdtaWxsLnYxLlN0YXRzQnVja2V0EicKBHN0ZXAYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJgCgtTZXJ2aWNlSW5mbxIMCgRuYW1lGAEgASgJEhsKE2xhc3Rfc2Vlbl91bml4X25hbm8YAiABKAYSFwoPcmF0ZV9wZXJfc2Vjb25kGAMgASgBEg0KBXRvdGFsGAQgASgEIkEKFExpc3RTZXJ2aWNlc1Jlc3BvbnNlEikKCHNlcnZpY2VzGAEgAygLMhcuc2F3bWlsbC52MS5TZXJ2aWNlSW5mbyJgCg9HZXRUcmFjZVJlcXVlc3QSEAoIdHJhY2VfaWQYASABKAwSDQoFbGltaXQYAiABKA0SFgoOZnJvbV91bml4X25hbm8YAyABKAYSFAoMdG9fdW5peF9uYW5vGAQgASgGIqcBChNUcmFjZVNlcnZpY2VTdW1tYXJ5Eg8KB3NlcnZpY2UYASABKAkSDQoFY291bnQYAiABKAQSFwoPZmlyc3RfdW5peF9uYW5vGAMgASgGEhYKDmxhc3RfdW5peF9uYW5vGAQgASgGEjAKDG1heF9zZXZlcml0eRgFIAEoDjIaLnNhd21pbGwudjEuU2V2ZXJpdHlOdW1iZXISDQoFc3BhbnMYBiABKA0ijgEKEEdldFRyYWNlUmVzcG9uc2USJQoHZW50cmllcxgBIAMoCzIULnNhd21pbGwudjEuTG9nRW50cnkSMQoIc2VydmljZXMYAiADKAsyHy5zYXdtaWxsLnYxLlRyYWNlU2VydmljZVN1bW1hcnkSEQoJdHJ1bmNhdGVkGAMgASgIEg0KBXRvdGFsGAQgASgEMqQECgxRdWVyeVNlcnZpY2USPwoGU2VhcmNoEhkuc2F3bWlsbC52MS5TZWFyY2hSZXF1ZXN0Ghouc2F3bWlsbC52MS5TZWFyY2hSZXNwb25zZRI8CgVDb3VudBIYLnNhd21pbGwudjEuQ291bnRSZXF1ZXN0Ghkuc2F3bWlsbC52MS5Db3VudFJlc3BvbnNlEj8KBkdldExvZxIZLnNhd21pbGwudjEuR2V0TG9nUmVxdWVzdBoaLnNhd21pbGwudjEuR2V0TG9nUmVzcG9uc2USOwoEVGFpbBIXLnNhd21pbGwudjEuVGFpbFJlcXVlc3QaGC5zYXdtaWxsLnYxLlRhaWxSZXNwb25zZTABEj8KBlJlY2VudBIZLnNhd21pbGwudjEuUmVjZW50UmVxdWVzdBoaLnNhd21pbGwudjEuUmVjZW50UmVzcG9uc2USPAoFU3RhdHMSGC5zYXdtaWxsLnYxLlN0YXRzUmVxdWVzdBoZLnNhd21pbGwudjEuU3RhdHNSZXNwb25zZRJRCgxMaXN0U2VydmljZXMSHy5zYXdtaWxsLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaIC5zYXdtaWxsLnYxLkxpc3RTZXJ2aWNlc1Jlc3BvbnNlEkUKCEdldFRyYWNlEhsuc2F3bWlsbC52MS5HZXRUcmFjZVJlcXVlc3QaHC5zYXdtaWxsLnYxLkdldFRyYWNlUmVzcG9uc2VCSVpAZ2l0aHViLmNvbS9zYXdtaWxsLWRldi9zYXdtaWxsL3Byb3RvL2dlbi9nby9zYXdtaWxsL3YxO3Nhd21pbGx2MZIDBAgCIANiCGVkaXRpb25zcOgH", [file_google_protobuf_duration, file_sawmill_v1_log]);
 
 /**
  * AttributeMatch requires an attribute to equal a value.
@@ -736,6 +736,148 @@ export const ListServicesResponseSchema: GenMessage<ListServicesResponse> = /*@_
   messageDesc(file_sawmill_v1_query_service, 20);
 
 /**
+ * GetTraceRequest asks for the records of one trace.
+ *
+ * @generated from message sawmill.v1.GetTraceRequest
+ */
+export type GetTraceRequest = Message<"sawmill.v1.GetTraceRequest"> & {
+  /**
+   * The W3C trace id: exactly 16 bytes, not all zero.
+   *
+   * @generated from field: bytes trace_id = 1;
+   */
+  traceId: Uint8Array;
+
+  /**
+   * Most records to return, 1-10000; 0 means 1000. The oldest are returned
+   * and truncated says when there are more.
+   *
+   * @generated from field: uint32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * Only records at or after this time, unix nanoseconds; 0 = no lower bound.
+   *
+   * @generated from field: fixed64 from_unix_nano = 3;
+   */
+  fromUnixNano: bigint;
+
+  /**
+   * Only records before this time, unix nanoseconds; 0 = no upper bound.
+   *
+   * @generated from field: fixed64 to_unix_nano = 4;
+   */
+  toUnixNano: bigint;
+};
+
+/**
+ * Describes the message sawmill.v1.GetTraceRequest.
+ * Use `create(GetTraceRequestSchema)` to create a new message.
+ */
+export const GetTraceRequestSchema: GenMessage<GetTraceRequest> = /*@__PURE__*/
+  messageDesc(file_sawmill_v1_query_service, 21);
+
+/**
+ * TraceServiceSummary describes one service's records in a trace.
+ *
+ * @generated from message sawmill.v1.TraceServiceSummary
+ */
+export type TraceServiceSummary = Message<"sawmill.v1.TraceServiceSummary"> & {
+  /**
+   * The service.
+   *
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * Its records among the returned entries.
+   *
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * Time of its first and last returned record, unix nanoseconds.
+   *
+   * @generated from field: fixed64 first_unix_nano = 3;
+   */
+  firstUnixNano: bigint;
+
+  /**
+   * @generated from field: fixed64 last_unix_nano = 4;
+   */
+  lastUnixNano: bigint;
+
+  /**
+   * The highest severity among its returned records.
+   *
+   * @generated from field: sawmill.v1.SeverityNumber max_severity = 5;
+   */
+  maxSeverity: SeverityNumber;
+
+  /**
+   * Distinct span ids among its returned records.
+   *
+   * @generated from field: uint32 spans = 6;
+   */
+  spans: number;
+};
+
+/**
+ * Describes the message sawmill.v1.TraceServiceSummary.
+ * Use `create(TraceServiceSummarySchema)` to create a new message.
+ */
+export const TraceServiceSummarySchema: GenMessage<TraceServiceSummary> = /*@__PURE__*/
+  messageDesc(file_sawmill_v1_query_service, 22);
+
+/**
+ * GetTraceResponse holds one trace's records. A trace with no stored record
+ * (in the range) is the status NOT_FOUND, not an empty response.
+ *
+ * @generated from message sawmill.v1.GetTraceResponse
+ */
+export type GetTraceResponse = Message<"sawmill.v1.GetTraceResponse"> & {
+  /**
+   * The records of every service, oldest first (ties by id).
+   *
+   * @generated from field: repeated sawmill.v1.LogEntry entries = 1;
+   */
+  entries: LogEntry[];
+
+  /**
+   * One summary per service with a record in entries, by the time of its
+   * first record (then name).
+   *
+   * @generated from field: repeated sawmill.v1.TraceServiceSummary services = 2;
+   */
+  services: TraceServiceSummary[];
+
+  /**
+   * More records of the trace match than limit: entries are the oldest.
+   *
+   * @generated from field: bool truncated = 3;
+   */
+  truncated: boolean;
+
+  /**
+   * When truncated, how many records of the trace match in all; else the
+   * number of entries.
+   *
+   * @generated from field: uint64 total = 4;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message sawmill.v1.GetTraceResponse.
+ * Use `create(GetTraceResponseSchema)` to create a new message.
+ */
+export const GetTraceResponseSchema: GenMessage<GetTraceResponse> = /*@__PURE__*/
+  messageDesc(file_sawmill_v1_query_service, 23);
+
+/**
  * QueryService reads stored and live logs. Every filter is the same Filter
  * message, so a view moves between search, count, tail and stats unchanged.
  *
@@ -811,6 +953,17 @@ export const QueryService: GenService<{
     methodKind: "unary";
     input: typeof ListServicesRequestSchema;
     output: typeof ListServicesResponseSchema;
+  },
+  /**
+   * GetTrace returns every stored record of one trace, from every service,
+   * oldest first, with a summary per service.
+   *
+   * @generated from rpc sawmill.v1.QueryService.GetTrace
+   */
+  getTrace: {
+    methodKind: "unary";
+    input: typeof GetTraceRequestSchema;
+    output: typeof GetTraceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sawmill_v1_query_service, 0);

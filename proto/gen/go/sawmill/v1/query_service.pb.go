@@ -1338,6 +1338,246 @@ func (x *ListServicesResponse) GetServices() []*ServiceInfo {
 	return nil
 }
 
+// GetTraceRequest asks for the records of one trace.
+type GetTraceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The W3C trace id: exactly 16 bytes, not all zero.
+	TraceId []byte `protobuf:"bytes,1,opt,name=trace_id,json=traceId" json:"trace_id,omitempty"`
+	// Most records to return, 1-10000; 0 means 1000. The oldest are returned
+	// and truncated says when there are more.
+	Limit uint32 `protobuf:"varint,2,opt,name=limit" json:"limit,omitempty"`
+	// Only records at or after this time, unix nanoseconds; 0 = no lower bound.
+	FromUnixNano uint64 `protobuf:"fixed64,3,opt,name=from_unix_nano,json=fromUnixNano" json:"from_unix_nano,omitempty"`
+	// Only records before this time, unix nanoseconds; 0 = no upper bound.
+	ToUnixNano    uint64 `protobuf:"fixed64,4,opt,name=to_unix_nano,json=toUnixNano" json:"to_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTraceRequest) Reset() {
+	*x = GetTraceRequest{}
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTraceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTraceRequest) ProtoMessage() {}
+
+func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTraceRequest.ProtoReflect.Descriptor instead.
+func (*GetTraceRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetTraceRequest) GetTraceId() []byte {
+	if x != nil {
+		return x.TraceId
+	}
+	return nil
+}
+
+func (x *GetTraceRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *GetTraceRequest) GetFromUnixNano() uint64 {
+	if x != nil {
+		return x.FromUnixNano
+	}
+	return 0
+}
+
+func (x *GetTraceRequest) GetToUnixNano() uint64 {
+	if x != nil {
+		return x.ToUnixNano
+	}
+	return 0
+}
+
+// TraceServiceSummary describes one service's records in a trace.
+type TraceServiceSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service.
+	Service string `protobuf:"bytes,1,opt,name=service" json:"service,omitempty"`
+	// Its records among the returned entries.
+	Count uint64 `protobuf:"varint,2,opt,name=count" json:"count,omitempty"`
+	// Time of its first and last returned record, unix nanoseconds.
+	FirstUnixNano uint64 `protobuf:"fixed64,3,opt,name=first_unix_nano,json=firstUnixNano" json:"first_unix_nano,omitempty"`
+	LastUnixNano  uint64 `protobuf:"fixed64,4,opt,name=last_unix_nano,json=lastUnixNano" json:"last_unix_nano,omitempty"`
+	// The highest severity among its returned records.
+	MaxSeverity SeverityNumber `protobuf:"varint,5,opt,name=max_severity,json=maxSeverity,enum=sawmill.v1.SeverityNumber" json:"max_severity,omitempty"`
+	// Distinct span ids among its returned records.
+	Spans         uint32 `protobuf:"varint,6,opt,name=spans" json:"spans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceServiceSummary) Reset() {
+	*x = TraceServiceSummary{}
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceServiceSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceServiceSummary) ProtoMessage() {}
+
+func (x *TraceServiceSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceServiceSummary.ProtoReflect.Descriptor instead.
+func (*TraceServiceSummary) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TraceServiceSummary) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TraceServiceSummary) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *TraceServiceSummary) GetFirstUnixNano() uint64 {
+	if x != nil {
+		return x.FirstUnixNano
+	}
+	return 0
+}
+
+func (x *TraceServiceSummary) GetLastUnixNano() uint64 {
+	if x != nil {
+		return x.LastUnixNano
+	}
+	return 0
+}
+
+func (x *TraceServiceSummary) GetMaxSeverity() SeverityNumber {
+	if x != nil {
+		return x.MaxSeverity
+	}
+	return SeverityNumber_SEVERITY_NUMBER_UNSPECIFIED
+}
+
+func (x *TraceServiceSummary) GetSpans() uint32 {
+	if x != nil {
+		return x.Spans
+	}
+	return 0
+}
+
+// GetTraceResponse holds one trace's records. A trace with no stored record
+// (in the range) is the status NOT_FOUND, not an empty response.
+type GetTraceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The records of every service, oldest first (ties by id).
+	Entries []*LogEntry `protobuf:"bytes,1,rep,name=entries" json:"entries,omitempty"`
+	// One summary per service with a record in entries, by the time of its
+	// first record (then name).
+	Services []*TraceServiceSummary `protobuf:"bytes,2,rep,name=services" json:"services,omitempty"`
+	// More records of the trace match than limit: entries are the oldest.
+	Truncated bool `protobuf:"varint,3,opt,name=truncated" json:"truncated,omitempty"`
+	// When truncated, how many records of the trace match in all; else the
+	// number of entries.
+	Total         uint64 `protobuf:"varint,4,opt,name=total" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTraceResponse) Reset() {
+	*x = GetTraceResponse{}
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTraceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTraceResponse) ProtoMessage() {}
+
+func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTraceResponse.ProtoReflect.Descriptor instead.
+func (*GetTraceResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetTraceResponse) GetEntries() []*LogEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *GetTraceResponse) GetServices() []*TraceServiceSummary {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *GetTraceResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *GetTraceResponse) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
 var File_sawmill_v1_query_service_proto protoreflect.FileDescriptor
 
 const file_sawmill_v1_query_service_proto_rawDesc = "" +
@@ -1429,7 +1669,25 @@ const file_sawmill_v1_query_service_proto_rawDesc = "" +
 	"\x0frate_per_second\x18\x03 \x01(\x01R\rratePerSecond\x12\x14\n" +
 	"\x05total\x18\x04 \x01(\x04R\x05total\"K\n" +
 	"\x14ListServicesResponse\x123\n" +
-	"\bservices\x18\x01 \x03(\v2\x17.sawmill.v1.ServiceInfoR\bservices2\xdd\x03\n" +
+	"\bservices\x18\x01 \x03(\v2\x17.sawmill.v1.ServiceInfoR\bservices\"\x8a\x01\n" +
+	"\x0fGetTraceRequest\x12\x19\n" +
+	"\btrace_id\x18\x01 \x01(\fR\atraceId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\x12$\n" +
+	"\x0efrom_unix_nano\x18\x03 \x01(\x06R\ffromUnixNano\x12 \n" +
+	"\fto_unix_nano\x18\x04 \x01(\x06R\n" +
+	"toUnixNano\"\xe8\x01\n" +
+	"\x13TraceServiceSummary\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\x12&\n" +
+	"\x0ffirst_unix_nano\x18\x03 \x01(\x06R\rfirstUnixNano\x12$\n" +
+	"\x0elast_unix_nano\x18\x04 \x01(\x06R\flastUnixNano\x12=\n" +
+	"\fmax_severity\x18\x05 \x01(\x0e2\x1a.sawmill.v1.SeverityNumberR\vmaxSeverity\x12\x14\n" +
+	"\x05spans\x18\x06 \x01(\rR\x05spans\"\xb3\x01\n" +
+	"\x10GetTraceResponse\x12.\n" +
+	"\aentries\x18\x01 \x03(\v2\x14.sawmill.v1.LogEntryR\aentries\x12;\n" +
+	"\bservices\x18\x02 \x03(\v2\x1f.sawmill.v1.TraceServiceSummaryR\bservices\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\x12\x14\n" +
+	"\x05total\x18\x04 \x01(\x04R\x05total2\xa4\x04\n" +
 	"\fQueryService\x12?\n" +
 	"\x06Search\x12\x19.sawmill.v1.SearchRequest\x1a\x1a.sawmill.v1.SearchResponse\x12<\n" +
 	"\x05Count\x12\x18.sawmill.v1.CountRequest\x1a\x19.sawmill.v1.CountResponse\x12?\n" +
@@ -1437,7 +1695,8 @@ const file_sawmill_v1_query_service_proto_rawDesc = "" +
 	"\x04Tail\x12\x17.sawmill.v1.TailRequest\x1a\x18.sawmill.v1.TailResponse0\x01\x12?\n" +
 	"\x06Recent\x12\x19.sawmill.v1.RecentRequest\x1a\x1a.sawmill.v1.RecentResponse\x12<\n" +
 	"\x05Stats\x12\x18.sawmill.v1.StatsRequest\x1a\x19.sawmill.v1.StatsResponse\x12Q\n" +
-	"\fListServices\x12\x1f.sawmill.v1.ListServicesRequest\x1a .sawmill.v1.ListServicesResponseBIZ@github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1;sawmillv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\fListServices\x12\x1f.sawmill.v1.ListServicesRequest\x1a .sawmill.v1.ListServicesResponse\x12E\n" +
+	"\bGetTrace\x12\x1b.sawmill.v1.GetTraceRequest\x1a\x1c.sawmill.v1.GetTraceResponseBIZ@github.com/sawmill-dev/sawmill/proto/gen/go/sawmill/v1;sawmillv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_sawmill_v1_query_service_proto_rawDescOnce sync.Once
@@ -1451,7 +1710,7 @@ func file_sawmill_v1_query_service_proto_rawDescGZIP() []byte {
 	return file_sawmill_v1_query_service_proto_rawDescData
 }
 
-var file_sawmill_v1_query_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_sawmill_v1_query_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_sawmill_v1_query_service_proto_goTypes = []any{
 	(*AttributeMatch)(nil),       // 0: sawmill.v1.AttributeMatch
 	(*Filter)(nil),               // 1: sawmill.v1.Filter
@@ -1474,16 +1733,19 @@ var file_sawmill_v1_query_service_proto_goTypes = []any{
 	(*ListServicesRequest)(nil),  // 18: sawmill.v1.ListServicesRequest
 	(*ServiceInfo)(nil),          // 19: sawmill.v1.ServiceInfo
 	(*ListServicesResponse)(nil), // 20: sawmill.v1.ListServicesResponse
-	(SeverityNumber)(0),          // 21: sawmill.v1.SeverityNumber
-	(*Resource)(nil),             // 22: sawmill.v1.Resource
-	(*LogRecord)(nil),            // 23: sawmill.v1.LogRecord
-	(*durationpb.Duration)(nil),  // 24: google.protobuf.Duration
+	(*GetTraceRequest)(nil),      // 21: sawmill.v1.GetTraceRequest
+	(*TraceServiceSummary)(nil),  // 22: sawmill.v1.TraceServiceSummary
+	(*GetTraceResponse)(nil),     // 23: sawmill.v1.GetTraceResponse
+	(SeverityNumber)(0),          // 24: sawmill.v1.SeverityNumber
+	(*Resource)(nil),             // 25: sawmill.v1.Resource
+	(*LogRecord)(nil),            // 26: sawmill.v1.LogRecord
+	(*durationpb.Duration)(nil),  // 27: google.protobuf.Duration
 }
 var file_sawmill_v1_query_service_proto_depIdxs = []int32{
-	21, // 0: sawmill.v1.Filter.min_severity:type_name -> sawmill.v1.SeverityNumber
+	24, // 0: sawmill.v1.Filter.min_severity:type_name -> sawmill.v1.SeverityNumber
 	0,  // 1: sawmill.v1.Filter.attributes:type_name -> sawmill.v1.AttributeMatch
-	22, // 2: sawmill.v1.LogEntry.resource:type_name -> sawmill.v1.Resource
-	23, // 3: sawmill.v1.LogEntry.record:type_name -> sawmill.v1.LogRecord
+	25, // 2: sawmill.v1.LogEntry.resource:type_name -> sawmill.v1.Resource
+	26, // 3: sawmill.v1.LogEntry.record:type_name -> sawmill.v1.LogRecord
 	1,  // 4: sawmill.v1.SearchRequest.filter:type_name -> sawmill.v1.Filter
 	2,  // 5: sawmill.v1.SearchResponse.entries:type_name -> sawmill.v1.LogEntry
 	1,  // 6: sawmill.v1.CountRequest.filter:type_name -> sawmill.v1.Filter
@@ -1496,30 +1758,35 @@ var file_sawmill_v1_query_service_proto_depIdxs = []int32{
 	2,  // 13: sawmill.v1.ServiceLogs.entries:type_name -> sawmill.v1.LogEntry
 	13, // 14: sawmill.v1.RecentResponse.services:type_name -> sawmill.v1.ServiceLogs
 	1,  // 15: sawmill.v1.StatsRequest.filter:type_name -> sawmill.v1.Filter
-	24, // 16: sawmill.v1.StatsRequest.step:type_name -> google.protobuf.Duration
-	21, // 17: sawmill.v1.StatsBucket.severity:type_name -> sawmill.v1.SeverityNumber
+	27, // 16: sawmill.v1.StatsRequest.step:type_name -> google.protobuf.Duration
+	24, // 17: sawmill.v1.StatsBucket.severity:type_name -> sawmill.v1.SeverityNumber
 	16, // 18: sawmill.v1.StatsResponse.buckets:type_name -> sawmill.v1.StatsBucket
-	24, // 19: sawmill.v1.StatsResponse.step:type_name -> google.protobuf.Duration
+	27, // 19: sawmill.v1.StatsResponse.step:type_name -> google.protobuf.Duration
 	19, // 20: sawmill.v1.ListServicesResponse.services:type_name -> sawmill.v1.ServiceInfo
-	3,  // 21: sawmill.v1.QueryService.Search:input_type -> sawmill.v1.SearchRequest
-	5,  // 22: sawmill.v1.QueryService.Count:input_type -> sawmill.v1.CountRequest
-	7,  // 23: sawmill.v1.QueryService.GetLog:input_type -> sawmill.v1.GetLogRequest
-	9,  // 24: sawmill.v1.QueryService.Tail:input_type -> sawmill.v1.TailRequest
-	12, // 25: sawmill.v1.QueryService.Recent:input_type -> sawmill.v1.RecentRequest
-	15, // 26: sawmill.v1.QueryService.Stats:input_type -> sawmill.v1.StatsRequest
-	18, // 27: sawmill.v1.QueryService.ListServices:input_type -> sawmill.v1.ListServicesRequest
-	4,  // 28: sawmill.v1.QueryService.Search:output_type -> sawmill.v1.SearchResponse
-	6,  // 29: sawmill.v1.QueryService.Count:output_type -> sawmill.v1.CountResponse
-	8,  // 30: sawmill.v1.QueryService.GetLog:output_type -> sawmill.v1.GetLogResponse
-	10, // 31: sawmill.v1.QueryService.Tail:output_type -> sawmill.v1.TailResponse
-	14, // 32: sawmill.v1.QueryService.Recent:output_type -> sawmill.v1.RecentResponse
-	17, // 33: sawmill.v1.QueryService.Stats:output_type -> sawmill.v1.StatsResponse
-	20, // 34: sawmill.v1.QueryService.ListServices:output_type -> sawmill.v1.ListServicesResponse
-	28, // [28:35] is the sub-list for method output_type
-	21, // [21:28] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	24, // 21: sawmill.v1.TraceServiceSummary.max_severity:type_name -> sawmill.v1.SeverityNumber
+	2,  // 22: sawmill.v1.GetTraceResponse.entries:type_name -> sawmill.v1.LogEntry
+	22, // 23: sawmill.v1.GetTraceResponse.services:type_name -> sawmill.v1.TraceServiceSummary
+	3,  // 24: sawmill.v1.QueryService.Search:input_type -> sawmill.v1.SearchRequest
+	5,  // 25: sawmill.v1.QueryService.Count:input_type -> sawmill.v1.CountRequest
+	7,  // 26: sawmill.v1.QueryService.GetLog:input_type -> sawmill.v1.GetLogRequest
+	9,  // 27: sawmill.v1.QueryService.Tail:input_type -> sawmill.v1.TailRequest
+	12, // 28: sawmill.v1.QueryService.Recent:input_type -> sawmill.v1.RecentRequest
+	15, // 29: sawmill.v1.QueryService.Stats:input_type -> sawmill.v1.StatsRequest
+	18, // 30: sawmill.v1.QueryService.ListServices:input_type -> sawmill.v1.ListServicesRequest
+	21, // 31: sawmill.v1.QueryService.GetTrace:input_type -> sawmill.v1.GetTraceRequest
+	4,  // 32: sawmill.v1.QueryService.Search:output_type -> sawmill.v1.SearchResponse
+	6,  // 33: sawmill.v1.QueryService.Count:output_type -> sawmill.v1.CountResponse
+	8,  // 34: sawmill.v1.QueryService.GetLog:output_type -> sawmill.v1.GetLogResponse
+	10, // 35: sawmill.v1.QueryService.Tail:output_type -> sawmill.v1.TailResponse
+	14, // 36: sawmill.v1.QueryService.Recent:output_type -> sawmill.v1.RecentResponse
+	17, // 37: sawmill.v1.QueryService.Stats:output_type -> sawmill.v1.StatsResponse
+	20, // 38: sawmill.v1.QueryService.ListServices:output_type -> sawmill.v1.ListServicesResponse
+	23, // 39: sawmill.v1.QueryService.GetTrace:output_type -> sawmill.v1.GetTraceResponse
+	32, // [32:40] is the sub-list for method output_type
+	24, // [24:32] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_sawmill_v1_query_service_proto_init() }
@@ -1534,7 +1801,7 @@ func file_sawmill_v1_query_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sawmill_v1_query_service_proto_rawDesc), len(file_sawmill_v1_query_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	QueryService_Recent_FullMethodName       = "/sawmill.v1.QueryService/Recent"
 	QueryService_Stats_FullMethodName        = "/sawmill.v1.QueryService/Stats"
 	QueryService_ListServices_FullMethodName = "/sawmill.v1.QueryService/ListServices"
+	QueryService_GetTrace_FullMethodName     = "/sawmill.v1.QueryService/GetTrace"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -52,6 +53,9 @@ type QueryServiceClient interface {
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
 	// ListServices returns the known services with last-seen time and current rate.
 	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error)
+	// GetTrace returns every stored record of one trace, from every service,
+	// oldest first, with a summary per service.
+	GetTrace(ctx context.Context, in *GetTraceRequest, opts ...grpc.CallOption) (*GetTraceResponse, error)
 }
 
 type queryServiceClient struct {
@@ -141,6 +145,16 @@ func (c *queryServiceClient) ListServices(ctx context.Context, in *ListServicesR
 	return out, nil
 }
 
+func (c *queryServiceClient) GetTrace(ctx context.Context, in *GetTraceRequest, opts ...grpc.CallOption) (*GetTraceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTraceResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetTrace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -162,6 +176,9 @@ type QueryServiceServer interface {
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
 	// ListServices returns the known services with last-seen time and current rate.
 	ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error)
+	// GetTrace returns every stored record of one trace, from every service,
+	// oldest first, with a summary per service.
+	GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -192,6 +209,9 @@ func (UnimplementedQueryServiceServer) Stats(context.Context, *StatsRequest) (*S
 }
 func (UnimplementedQueryServiceServer) ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListServices not implemented")
+}
+func (UnimplementedQueryServiceServer) GetTrace(context.Context, *GetTraceRequest) (*GetTraceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTrace not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -333,6 +353,24 @@ func _QueryService_ListServices_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_GetTrace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTraceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetTrace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetTrace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetTrace(ctx, req.(*GetTraceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -363,6 +401,10 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListServices",
 			Handler:    _QueryService_ListServices_Handler,
+		},
+		{
+			MethodName: "GetTrace",
+			Handler:    _QueryService_GetTrace_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
